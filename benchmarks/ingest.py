@@ -1,0 +1,66 @@
+"""Ingest throughput: MB of article text per second on one core.
+
+Builds a corpus of at least --mb megabytes by repeating the bundled sample articles (each copy gets a
+distinct id and a numbered first line, so ids and duplicate tracking do real work), writes it both as
+.txt files and as article JSONL, and times `toolkit.ingest.ingest` on each.
+
+    python benchmarks/ingest.py --mb 50                          # bundled sample articles
+    python benchmarks/ingest.py --mb 50 --source ../shared/corpus  # real scraped articles
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from toolkit.ingest import ingest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "examples" / "articles"
+
+
+def build_corpus(workdir: Path, target_bytes: int, source: Path = SAMPLES) -> tuple[Path, Path, int]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(source.glob("*.txt"))]
+    txt_dir = workdir / "txt"
+    txt_dir.mkdir()
+    jsonl = workdir / "articles.jsonl"
+    total = 0
+    i = 0
+    with jsonl.open("w", encoding="utf-8") as fh:
+        while total < target_bytes:
+            body = f"第{i}期 市场观察\n" + texts[i % len(texts)]
+            (txt_dir / f"a{i:06d}.txt").write_text(body, encoding="utf-8")
+            fh.write(json.dumps({"id": f"a{i:06d}", "text": body}, ensure_ascii=False) + "\n")
+            total += len(body.encode("utf-8"))
+            i += 1
+    return txt_dir, jsonl, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=50.0, help="corpus size in MB of UTF-8 text")
+    parser.add_argument("--source", type=Path, default=SAMPLES, help="folder of .txt articles to repeat")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the goal states
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        txt_dir, jsonl, total = build_corpus(work, int(args.mb * 1_000_000), args.source)
+        mb = total / 1_000_000
+        print(f"corpus: {mb:.1f} MB of {args.source} repeated; python {platform.python_version()}; 1 core")
+        for name, source in (("article JSONL", jsonl), (".txt files", txt_dir)):
+            start = time.perf_counter()
+            summary = ingest([source], work / f"out-{name[0]}.jsonl", show_progress=False)
+            elapsed = time.perf_counter() - start
+            print(
+                f"{name:14s} {summary.articles:7d} articles {summary.sentences:9d} units "
+                f"{elapsed:7.1f} s  {mb / elapsed:6.2f} MB/s"
+            )
+
+
+if __name__ == "__main__":
+    main()

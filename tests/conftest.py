@@ -1,0 +1,23 @@
+"""Shared fixtures. Tests that read ../shared skip with a message where it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "articles"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared material not found at {SHARED}; these tests read it when present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def examples() -> Path:
+    return EXAMPLES

@@ -1,0 +1,52 @@
+import pytest
+
+from toolkit.errors import SchemaError
+from toolkit.ingest.boilerplate import load_rules, strip_boilerplate
+
+
+def test_drop_and_truncate_rules_cover_both_scripts():
+    text = "\n".join(
+        [
+            "网易首页 > 网易号 > 正文",
+            "分享至",
+            "0",
+            "小米公布财报,营收创新高。",
+            "汽车业务交付超预期。",
+            "第三段正文。",
+            "本文版權歸作者所有,未經允許不得轉載。",
+            "特别声明:以上内容为自媒体平台用户上传并发布,本平台仅提供信息存储服务。",
+            "熱點推薦",
+            "某条链接标题",
+            "2026-01-13 19:03:00",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text == "小米公布财报,营收创新高。\n汽车业务交付超预期。\n第三段正文。"
+    assert result.removed == {
+        "breadcrumb": 1,
+        "share_widget": 2,
+        "reprint_notice": 1,
+        "platform_disclaimer": 1,
+        "related_links": 3,
+    }
+
+
+def test_truncation_never_cuts_the_start_of_an_article():
+    text = "相关推荐\n这是正文第一句。"
+    assert strip_boilerplate(text, load_rules()).text == text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("drop_line:\n  - name: bad\n    pattern: '(unclosed'\n    example: x\n", "drop_line.0.pattern"),
+        ("drop_line:\n  - name: nomatch\n    pattern: '^abc$'\n    example: xyz\n", "does not match its own example"),
+        ("drop_lines: []\n", "drop_lines"),
+    ],
+)
+def test_malformed_rule_file_names_the_field(tmp_path, body, message):
+    path = tmp_path / "rules.yaml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(SchemaError, match=message) as info:
+        load_rules(path)
+    assert str(path) in str(info.value)

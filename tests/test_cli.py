@@ -1,0 +1,50 @@
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command_with_a_description():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ingest", "labels"):
+        assert command in result.output
+
+
+def test_ingest_command_writes_files_and_summary(tmp_path, examples):
+    out = tmp_path / "s.jsonl"
+    result = runner.invoke(app, ["ingest", str(examples), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "ingest summary" in result.output and "table_row" in result.output
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert {"id", "article_id", "start", "end", "text", "text_norm", "script", "kind"} <= set(first)
+
+
+def test_error_is_one_line_without_traceback(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "[E100]" in result.output and "missing" in result.output
+
+
+def test_all_inputs_unreadable_exits_non_zero(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "-q"])
+    assert result.exit_code == 1
+    assert "empty file" in result.output
+
+
+def test_labels_config_prints_xml():
+    result = runner.invoke(app, ["labels", "config"])
+    assert result.exit_code == 0
+    assert result.output.startswith("<View>") and 'name="topics"' in result.output
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "--version"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("toolkit ")

@@ -1,0 +1,128 @@
+import json
+import shutil
+
+import pytest
+
+from toolkit.config import IngestConfig
+from toolkit.errors import InputError
+from toolkit.ingest import RawArticle, ingest, ingest_articles
+from toolkit.io import read_records, sidecar_path
+
+
+def load(path):
+    return list(read_records(path))
+
+
+def check_offsets(out):
+    articles = {a["id"]: a["text"] for a in load(sidecar_path(out, "articles"))}
+    records = load(out)
+    for rec in records:
+        assert articles[rec["article_id"]][rec["start"] : rec["end"]] == rec["text"]
+    return records
+
+
+def test_examples_end_to_end(tmp_path, examples):
+    out = tmp_path / "sentences.jsonl"
+    summary = ingest([examples], out, show_progress=False)
+    assert summary.articles == 5
+    assert not summary.skipped
+    records = check_offsets(out)
+    assert summary.sentences == len(records)
+    kinds = {r["kind"] for r in records}
+    assert kinds == {"sentence", "heading", "bullet", "table_row"}
+    texts = " ".join(r["text"] for r in records)
+    for boilerplate in ("相关推荐", "责任编辑", "未經允許不得轉載", "分享至", "首页", "不代表本站立场"):
+        assert boilerplate not in texts
+    hant = [r for r in records if r["article_id"] == "xiaomi-ev-overseas-hant"]
+    assert hant and all(r["script"] == "hant" for r in hant)
+    assert any("小米集团" in r["text_norm"] and "小米集團" in r["text"] for r in hant)
+    html = [r for r in records if r["article_id"] == "phone-market-page"]
+    assert html[0]["kind"] == "heading" and "小米出货稳居前三" in html[0]["text"]
+
+
+def test_rerun_gives_identical_output(tmp_path, examples):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    ingest([examples], first, show_progress=False)
+    ingest([examples], second, show_progress=False)
+    assert first.read_text(encoding="utf-8") == second.read_text(encoding="utf-8")
+
+
+def test_parquet_output_round_trips(tmp_path, examples):
+    jsonl, parquet = tmp_path / "s.jsonl", tmp_path / "s.parquet"
+    ingest([examples], jsonl, show_progress=False)
+    ingest([examples], parquet, show_progress=False)
+    assert [r["id"] for r in load(parquet)] == [r["id"] for r in load(jsonl)]
+    assert sidecar_path(parquet, "articles").exists()
+
+
+def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    good = "小米汽车本月交付超过4万辆。毛利率继续提升。"
+    (src / "good.txt").write_text(good, encoding="utf-8")
+    (src / "empty.txt").write_bytes(b"")
+    (src / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 50)
+    (src / "gbk.txt").write_bytes("小米手机出货量同比增长,高端化战略初见成效。".encode("gbk"))
+    (src / "big5.txt").write_bytes("小米汽車交付目標提前完成,產能利用率接近兩倍。".encode("big5"))
+    (src / "cut.txt").write_bytes("小米IoT收入增长。智能家居表现亮眼。".encode()[:-2])
+    (src / "bad.jsonl").write_text(
+        '{"id": "j1", "text": "第一篇文章的正文。"}\n{not json\n{"id": "j3"}\n{"id": "j4", "text": "第四行正文。"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    summary = ingest([src], out, show_progress=False)
+
+    reasons = {s.source.rsplit("/", 1)[-1]: s.reason for s in summary.skipped}
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["binary.txt"]
+    assert "invalid JSON" in reasons["bad.jsonl:2"]
+    assert "no non-empty 'text' or 'html'" in reasons["bad.jsonl:3"]
+    assert any("truncated UTF-8" in w for _, w in summary.warnings)
+
+    by_article = {}
+    for rec in check_offsets(out):
+        by_article.setdefault(rec["article_id"], []).append(rec["text"])
+    assert by_article["gbk"] == ["小米手机出货量同比增长,高端化战略初见成效。"]
+    assert by_article["big5"] == ["小米汽車交付目標提前完成,產能利用率接近兩倍。"]
+    assert by_article["cut"] == ["小米IoT收入增长。", "智能家居表现亮眼"]
+    assert by_article["j1"] == ["第一篇文章的正文。"] and by_article["j4"] == ["第四行正文。"]
+    assert by_article["good"] == ["小米汽车本月交付超过4万辆。", "毛利率继续提升。"]
+
+
+def test_missing_input_is_an_error_before_any_work(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        ingest([tmp_path / "nope"], tmp_path / "out.jsonl", show_progress=False)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_duplicates_across_articles_are_flagged(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.txt").write_text("小米发布新品。两篇都有的句子。", encoding="utf-8")
+    (src / "b.txt").write_text("两篇都有的句子。华为也发布新品。", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = ingest([src], out, show_progress=False)
+    records = load(out)
+    first = next(r for r in records if r["article_id"] == "a" and r["text"] == "两篇都有的句子。")
+    dupe = next(r for r in records if r["article_id"] == "b" and r["text"] == "两篇都有的句子。")
+    assert dupe["duplicate_of"] == first["id"] and "duplicate_of" not in first
+    assert summary.duplicates == 1
+
+
+def test_same_file_name_in_two_folders_gets_distinct_article_ids(tmp_path, examples):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(examples / "xiaomi-q3-results.txt", tmp_path / sub / "same.txt")
+    (tmp_path / "y" / "same.txt").write_text("另一篇文章。", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    ingest([tmp_path / "x", tmp_path / "y"], out, show_progress=False)
+    articles = [a["id"] for a in load(sidecar_path(out, "articles"))]
+    assert len(set(articles)) == 2 and articles[0] == "same"
+
+
+def test_python_api_without_files():
+    raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", is_html=True, source="mem")
+    (article, records), = ingest_articles([raw], IngestConfig())
+    assert [r.text for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
+    assert article.text[records[1].start : records[1].end] == records[1].text
+    assert json.loads(json.dumps(records[0].to_json()))["article_id"] == article.id

@@ -1,0 +1,30 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolkit.ingest.normalize import detect_script, normalize, unit_scripts
+
+
+def test_traditional_becomes_simplified_and_punctuation_half_width():
+    assert normalize("小米集團「發布」財報：總營收增長，華為鴻蒙智行") == '小米集团“发布”财报:总营收增长,华为鸿蒙智行'
+    assert normalize("ＳＵ７　交付") == "SU7 交付"
+
+
+def test_script_detection():
+    assert detect_script("小米汽車今年交付目標為35萬輛") == "hant"
+    assert detect_script("小米汽车今年交付目标为35万辆") == "hans"
+    assert detect_script("小米汽車交付目标为35万辆,銷量創新高,营收创新高") == "mixed"
+    assert detect_script("SU7 2025") == "hans"
+
+
+@given(st.text(max_size=200))
+def test_normalised_text_is_character_aligned(text):
+    assert len(normalize(text)) == len(text)
+
+
+@given(st.lists(st.sampled_from(["小米汽車", "交付目标", "后来", "么", "華為", "SU7", "。"]), max_size=30))
+def test_unit_scripts_agree_with_detect_script(parts):
+    text = "".join(parts)
+    spans = [(i, min(i + 7, len(text))) for i in range(0, len(text), 7)]
+    article, scripts = unit_scripts(text, spans)
+    assert article == detect_script(text)
+    assert scripts == [detect_script(text[s:e], article) for s, e in spans]

@@ -1,0 +1,112 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolkit.ingest.pipeline import sentence_records
+from toolkit.segment import SegmentConfig, segment
+
+
+def kinds_and_texts(text, **cfg):
+    return [(u.kind, u.text) for u in segment(text, SegmentConfig(**cfg))]
+
+
+def test_splits_on_terminators_and_keeps_closing_quotes():
+    text = "雷军说:“这是奇迹!”随后股价上涨。营收增长了吗?是的;利润也增长……市场认可"
+    assert [t for _, t in kinds_and_texts(text)] == [
+        "雷军说:“这是奇迹!”",
+        "随后股价上涨。",
+        "营收增长了吗?",
+        "是的;",
+        "利润也增长……",
+        "市场认可",
+    ]
+
+
+def test_never_splits_inside_numbers():
+    text = "营收3.5亿元,同比增长4.2万台,百公里加速1.98秒,交付1,000辆。第二句。"
+    assert [t for _, t in kinds_and_texts(text)] == [
+        "营收3.5亿元,同比增长4.2万台,百公里加速1.98秒,交付1,000辆。",
+        "第二句。",
+    ]
+
+
+def test_line_kinds():
+    text = "\n".join(
+        [
+            "01 年度成績單:營收創新高",
+            "挑戰 1:歐洲市場信任度偏低",
+            "• 手机出货量增长;",
+            "1. 汽车交付超过10万辆,毛利率提升至25%,北京工厂满负荷运转,订单排队超过半年。",
+            "| 业务 | 收入 |",
+            "## 市场展望",
+            "小米表示将继续加大研发投入。",
+        ]
+    )
+    assert kinds_and_texts(text) == [
+        ("heading", "01 年度成績單:營收創新高"),
+        ("heading", "挑戰 1:歐洲市場信任度偏低"),
+        ("bullet", "• 手机出货量增长;"),
+        ("bullet", "1. 汽车交付超过10万辆,毛利率提升至25%,北京工厂满负荷运转,订单排队超过半年。"),
+        ("table_row", "| 业务 | 收入 |"),
+        ("heading", "市场展望"),
+        ("sentence", "小米表示将继续加大研发投入。"),
+    ]
+
+
+def test_long_unit_is_split_at_a_clause_boundary():
+    clause = "小米汽车交付量持续增长,"
+    text = clause * 10 + "创下新高。"
+    units = segment(text, SegmentConfig(max_chars=50))
+    assert all(len(u.text) <= 50 for u in units)
+    assert all(u.text.endswith(",") for u in units[:-1])
+    assert "".join(u.text for u in units) == text
+
+
+def test_unit_without_any_boundary_is_cut_at_the_limit():
+    text = "小" * 30
+    assert [len(u.text) for u in segment(text, SegmentConfig(max_chars=8))] == [8, 8, 8, 6]
+
+
+def test_blank_and_punctuation_only_text():
+    assert segment("") == []
+    assert segment(" \n\u3000\n") == []
+    assert [u.text for u in segment("。。。!!")] == ["。。。!!"]
+
+
+texts = st.text(
+    alphabet=st.sampled_from(list("小米汽車华为盈利。!?;…,、:“”()|•#- \n\t1.30abc")), max_size=400
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.integers(min_value=8, max_value=80))
+def test_offsets_always_point_back_into_the_text(text, max_chars):
+    for unit in segment(text, SegmentConfig(max_chars=max_chars)):
+        assert text[unit.start : unit.end] == unit.text
+        assert unit.text.strip() == unit.text
+        assert 0 < len(unit.text) <= max_chars
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_ids_are_stable_and_unique(text):
+    first = sentence_records("a1", text, SegmentConfig())
+    second = sentence_records("a1", text, SegmentConfig())
+    assert [r.id for r in first] == [r.id for r in second]
+    assert len({r.id for r in first}) == len(first)
+    for rec in first:
+        assert text[rec.start : rec.end] == rec.text
+        assert len(rec.text_norm) == len(rec.text)
+
+
+def test_editing_one_sentence_changes_only_its_id():
+    before = sentence_records("a1", "第一句。第二句。第三句。", SegmentConfig())
+    after = sentence_records("a1", "第一句。第二句改了。第三句。", SegmentConfig())
+    assert before[0].id == after[0].id
+    assert before[1].id != after[1].id
+    assert before[2].id == after[2].id
+
+
+def test_repeated_sentence_in_one_article_gets_distinct_ids():
+    records = sentence_records("a1", "重复一句。中间。重复一句。", SegmentConfig())
+    assert records[0].id != records[2].id
+    assert sentence_records("a1", "重复一句。", SegmentConfig())[0].id == records[0].id

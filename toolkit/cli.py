@@ -1,0 +1,56 @@
+"""Root command: composes each stage's commands; holds no logic of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from toolkit import __version__, labels_cli
+from toolkit.errors import ToolkitError
+from toolkit.ingest.cli import ingest_command
+from toolkit.progress import stderr
+
+
+class _Group(TyperGroup):
+    """Prints toolkit errors as one line and exits 1 instead of showing a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ToolkitError as exc:
+            stderr.print(f"[bold red]error[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="toolkit",
+    help="Annotate Chinese financial and tech news: ingest, pre-annotate, review in Label Studio, train, predict.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"toolkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Annotate Chinese financial and tech news: ingest, pre-annotate, review in Label Studio, train, predict."""
+
+
+app.command("ingest")(ingest_command)
+app.add_typer(labels_cli.app, name="labels")
+
+
+def main() -> None:
+    app()

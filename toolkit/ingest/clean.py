@@ -1,0 +1,50 @@
+"""Turn a raw article (HTML or text) into clean body text plus metadata."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import trafilatura
+
+from toolkit.ingest.boilerplate import RuleSet, strip_boilerplate
+from toolkit.ingest.sources import RawArticle
+
+_TITLE_MAX_CHARS = 80
+
+
+@dataclass(frozen=True)
+class CleanArticle:
+    text: str
+    text_norm: str
+    title: str | None
+    published_at: str | None
+    removed: Counter[str]
+
+
+def _extract_html(html: str) -> tuple[str, str | None, str | None]:
+    text = trafilatura.extract(
+        html, output_format="markdown", include_tables=True, include_formatting=True, include_comments=False
+    )
+    meta = trafilatura.extract_metadata(html)
+    title = meta.title if meta else None
+    date = meta.date if meta else None
+    return text or "", title, date
+
+
+def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
+    """HTML goes through trafilatura, then every article through the boilerplate rules.
+
+    The title is the input's, else the page's, else a short first line of the body.
+    """
+    title, published_at = raw.title, raw.published_at
+    content = raw.content
+    if raw.is_html:
+        content, page_title, page_date = _extract_html(content)
+        title = title or page_title
+        published_at = published_at or page_date
+    result = strip_boilerplate(content, rules)
+    if title is None and result.text:
+        first_line = result.text.split("\n", 1)[0].strip().lstrip("#").strip()
+        title = first_line if len(first_line) <= _TITLE_MAX_CHARS else None
+    return CleanArticle(result.text, result.text_norm, title, published_at, result.removed)

@@ -1,0 +1,50 @@
+"""``toolkit ingest``: a thin command over :func:`toolkit.ingest.ingest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from toolkit.config import IngestConfig
+from toolkit.ingest.pipeline import IngestSummary, ingest
+from toolkit.io import sidecar_path
+
+
+def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
+    table = Table(title="ingest summary", show_header=False)
+    table.add_row("articles", str(summary.articles))
+    table.add_row("units", str(summary.sentences))
+    for kind, n in sorted(summary.by_kind.items()):
+        table.add_row(f"  {kind}", str(n))
+    table.add_row("duplicate units", str(summary.duplicates))
+    table.add_row("skipped inputs", str(len(summary.skipped)))
+    console.print(table)
+    for item in summary.skipped:
+        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}")
+    for source, warning in summary.warnings:
+        console.print(f"[yellow]warning[/yellow] {source}: {warning}")
+    for source in summary.empty_articles:
+        console.print(f"[yellow]warning[/yellow] {source}: no text left after cleaning")
+    console.print(f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}")
+
+
+def ingest_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .jsonl) or folders of them.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sentence records file (.jsonl or .parquet).")],
+    max_chars: Annotated[int, typer.Option(help="Split units longer than this at a clause boundary.")] = 256,
+    heading_max_chars: Annotated[int, typer.Option(help="Short lines without final punctuation are headings.")] = 40,
+    boilerplate: Annotated[
+        Path | None, typer.Option(help="Boilerplate rule file (default: configs/boilerplate.yaml).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Clean and segment articles into sentence records with stable ids and offsets."""
+    config = IngestConfig(max_chars=max_chars, heading_max_chars=heading_max_chars, boilerplate=boilerplate)
+    summary = ingest(inputs, out, config, show_progress=not quiet)
+    print_summary(summary, out, Console())
+    if summary.articles == 0:
+        raise typer.Exit(code=1)

@@ -1,0 +1,148 @@
+"""The ingest stage: raw articles in, cleaned articles and sentence records out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.config import IngestConfig
+from toolkit.ingest.boilerplate import load_rules
+from toolkit.ingest.clean import clean_article
+from toolkit.ingest.normalize import detect_script, normalize, unit_scripts
+from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
+from toolkit.io import RecordWriter, sidecar_path
+from toolkit.progress import track
+from toolkit.records import Article, SentenceRecord, article_id_for, sentence_id
+from toolkit.segment import SegmentConfig, segment
+
+
+@dataclass
+class IngestSummary:
+    """What a run produced and what it could not read."""
+
+    articles: int = 0
+    sentences: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    empty_articles: list[str] = field(default_factory=list)
+
+
+def sentence_records(
+    article_id: str, text: str, config: SegmentConfig, text_norm: str | None = None
+) -> list[SentenceRecord]:
+    """Segment a cleaned article text into sentence records with stable ids and offsets into ``text``.
+
+    ``text_norm`` (``normalize(text)``, computed if not given) is character-aligned with ``text``, so each
+    unit's normal form is a slice of it.
+    """
+    if text_norm is None:
+        text_norm = normalize(text)
+    units = segment(text, config)
+    _, scripts = unit_scripts(text, [(u.start, u.end) for u in units])
+    records = []
+    seen: Counter[str] = Counter()
+    for index, (unit, script) in enumerate(zip(units, scripts)):
+        norm = text_norm[unit.start : unit.end]
+        records.append(
+            SentenceRecord(
+                id=sentence_id(article_id, norm, seen[norm]),
+                article_id=article_id,
+                index=index,
+                kind=unit.kind,
+                text=unit.text,
+                text_norm=norm,
+                script=script,
+                start=unit.start,
+                end=unit.end,
+            )
+        )
+        seen[norm] += 1
+    return records
+
+
+class Ingestor:
+    """Turns ``RawArticle``s into (Article, records), tracking ids and duplicates across one run."""
+
+    def __init__(self, config: IngestConfig | None = None) -> None:
+        self.config = config or IngestConfig()
+        self.rules = load_rules(self.config.boilerplate)
+        self.segment_config = SegmentConfig(self.config.max_chars, self.config.heading_max_chars)
+        self._article_ids: set[str] = set()
+        self._first_seen: dict[str, str] = {}
+
+    def _unique_article_id(self, raw: RawArticle, text: str) -> str:
+        article_id = raw.id or article_id_for(text)
+        if article_id in self._article_ids:
+            article_id = f"{article_id}-{article_id_for(raw.source + text)[1:9]}"
+        self._article_ids.add(article_id)
+        return article_id
+
+    def process(self, raw: RawArticle) -> tuple[Article, list[SentenceRecord]]:
+        cleaned = clean_article(raw, self.rules)
+        article_id = self._unique_article_id(raw, cleaned.text)
+        records = sentence_records(article_id, cleaned.text, self.segment_config, cleaned.text_norm)
+        for rec in records:
+            first = self._first_seen.setdefault(rec.text_norm, rec.id)
+            if first != rec.id and rec.kind != "heading":
+                rec.duplicate_of = first
+        article = Article(
+            id=article_id,
+            text=cleaned.text,
+            title=cleaned.title,
+            url=raw.url,
+            published_at=cleaned.published_at,
+            source=raw.source,
+            encoding=raw.encoding,
+            script=detect_script(cleaned.text),
+            n_units=len(records),
+            boilerplate_removed=dict(cleaned.removed),
+        )
+        return article, records
+
+
+def ingest_articles(
+    raws: Iterable[RawArticle], config: IngestConfig | None = None
+) -> Iterator[tuple[Article, list[SentenceRecord]]]:
+    """Python API: clean and segment articles already in memory."""
+    ingestor = Ingestor(config)
+    for raw in raws:
+        yield ingestor.process(raw)
+
+
+def ingest(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    config: IngestConfig | None = None,
+    *,
+    show_progress: bool = True,
+) -> IngestSummary:
+    """Read every input, write sentence records to ``out`` and cleaned articles to ``<out>.articles.jsonl``.
+
+    Unreadable files and malformed JSONL lines are skipped and listed in the summary; nothing else is lost.
+    """
+    files = discover(inputs)
+    ingestor = Ingestor(config)
+    summary = IngestSummary()
+    with RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
+        tracked = track(files, total=len(files), description="ingest", disable=not show_progress)
+        for item in read_sources(tracked):
+            if isinstance(item, Skipped):
+                summary.skipped.append(item)
+                continue
+            if item.warning:
+                summary.warnings.append((item.source, item.warning))
+            article, records = ingestor.process(item)
+            articles.write(article.model_dump(mode="json", exclude_none=True))
+            summary.articles += 1
+            if not records:
+                summary.empty_articles.append(item.source)
+            for rec in records:
+                sentences.write(rec.to_json())
+                summary.by_kind[rec.kind] += 1
+                summary.duplicates += rec.duplicate_of is not None
+            summary.sentences += len(records)
+    return summary

@@ -1,0 +1,107 @@
+"""Find and read raw articles: text/markdown/HTML files, folders of them, and article JSONL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.errors import DecodeError, InputError
+from toolkit.ingest.decode import decode_bytes
+from toolkit.io import iter_jsonl
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+_JSONL_OPTIONAL = ("title", "url", "published_at")
+
+
+@dataclass(frozen=True)
+class RawArticle:
+    """An article before cleaning. ``is_html`` selects trafilatura extraction."""
+
+    content: str
+    is_html: bool
+    source: str
+    id: str | None = None
+    title: str | None = None
+    url: str | None = None
+    published_at: str | None = None
+    encoding: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not read, with the reason shown in the run summary."""
+
+    source: str
+    reason: str
+
+
+def discover(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand folders (recursively, sorted) into supported files; a missing input is an error up front."""
+    files: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return files
+
+
+def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
+    for lineno, obj in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        if isinstance(obj, str):
+            yield Skipped(where, obj)
+            continue
+        body = obj.get("text") if obj.get("text") is not None else obj.get("html")
+        if not isinstance(body, str) or not body.strip():
+            yield Skipped(where, "article has no non-empty 'text' or 'html' field")
+            continue
+        extras = {k: (str(obj[k]) if obj.get(k) is not None else None) for k in _JSONL_OPTIONAL}
+        article_id = obj.get("id")
+        yield RawArticle(
+            content=body,
+            is_html=obj.get("text") is None,
+            source=where,
+            id=str(article_id) if article_id is not None else None,
+            encoding="utf_8",
+            **extras,
+        )
+
+
+def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
+    """Yield one ``RawArticle`` per article, or ``Skipped`` with the reason; never raises for bad content."""
+    for path in files:
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED:
+            yield Skipped(str(path), f"unsupported file type {suffix or '(none)'!r}")
+            continue
+        if suffix in JSONL_SUFFIXES:
+            try:
+                yield from _read_jsonl(path)
+            except UnicodeDecodeError as exc:
+                yield Skipped(str(path), f"JSONL must be UTF-8 ({exc.reason} at byte {exc.start})")
+            continue
+        try:
+            decoded = decode_bytes(path.read_bytes())
+        except DecodeError as exc:
+            yield Skipped(str(path), exc.message)
+            continue
+        except OSError as exc:
+            yield Skipped(str(path), f"cannot read file ({exc.strerror})")
+            continue
+        yield RawArticle(
+            content=decoded.text,
+            is_html=suffix in HTML_SUFFIXES,
+            source=str(path),
+            id=path.stem,
+            encoding=decoded.encoding,
+            warning=decoded.warning,
+        )

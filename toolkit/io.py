@@ -1,0 +1,120 @@
+"""Checked reading and writing of record files (JSONL or Parquet, chosen by extension).
+
+Every stage reads and writes plain files through these functions, so any stage can be re-run alone and
+its output opened with ordinary tools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from toolkit.errors import InputError, RecordError
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise InputError(f"{path}: unsupported record file extension {suffix!r}; use .jsonl or .parquet")
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield ``(line_number, record)`` for each non-blank line; a bad line yields the problem as a string.
+
+    Bad lines are yielded rather than raised so callers decide whether to stop or skip and report.
+    """
+    with path.open("r", encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(obj, dict):
+                yield lineno, f"expected a JSON object, got {type(obj).__name__}"
+                continue
+            yield lineno, obj
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream records from a JSONL or Parquet file; the first malformed line raises ``RecordError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if _format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches():
+            yield from batch.to_pylist()
+        return
+    for lineno, obj in iter_jsonl(path):
+        if isinstance(obj, str):
+            raise RecordError(f"{path}:{lineno}: {obj}")
+        yield obj
+
+
+class RecordWriter:
+    """Write records one at a time to JSONL (streamed) or Parquet (buffered, written on close).
+
+    Output goes to a temporary name and is renamed on a clean exit, so an interrupted run never leaves a
+    half-written file that a later stage would mistake for a complete one.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.format = _format(self.path)
+        self.count = 0
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._rows: list[dict[str, Any]] = []
+        self._fh: IO[bytes] | None = None
+
+    def __enter__(self) -> RecordWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.format == "jsonl":
+            self._fh = self._tmp.open("wb")
+        return self
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._fh is not None:
+            self._fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        else:
+            self._rows.append(record)
+        self.count += 1
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if exc_type is not None:
+            self._tmp.unlink(missing_ok=True)
+            return
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(self._rows), self._tmp)
+        self._tmp.replace(self.path)
+
+
+def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write all ``records`` to ``path`` (format by extension); return how many were written."""
+    with RecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return writer.count
+
+
+def sidecar_path(path: str | Path, name: str) -> Path:
+    """``out/sentences.jsonl`` + ``articles`` -> ``out/sentences.articles.jsonl`` (sidecars are always JSONL)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{name}.jsonl")

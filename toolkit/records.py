@@ -1,0 +1,80 @@
+"""The one data model that flows through every stage: articles and sentence records.
+
+Stages add fields (``predictions``, ``annotations``, ``labels``) to the same record; unknown fields are
+kept, so a user's extra columns survive every stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["sentence", "heading", "bullet", "table_row"]
+Script = Literal["hans", "hant", "mixed"]
+
+_ID_BYTES = 8
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=_ID_BYTES).hexdigest()
+
+
+def article_id_for(content: str) -> str:
+    """Content-hash article id, used when the input names none."""
+    return "a" + _digest(content)
+
+
+def sentence_id(article_id: str, text_norm: str, occurrence: int = 0) -> str:
+    """Stable sentence id from article id and normalised text.
+
+    Editing one sentence changes only its own id; ``occurrence`` separates repeats of the same text within
+    an article (the first keeps the plain id, so adding a repeat never renames an existing sentence).
+    """
+    parts = (article_id, text_norm) if occurrence == 0 else (article_id, text_norm, str(occurrence))
+    return "s" + _digest(*parts)
+
+
+class Article(BaseModel):
+    """A cleaned article; sentence offsets index into ``text``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    text: str
+    title: str | None = None
+    url: str | None = None
+    published_at: str | None = None
+    source: str | None = None
+    encoding: str | None = None
+    script: Script = "hans"
+    n_units: int = 0
+    boilerplate_removed: dict[str, int] = Field(default_factory=dict)
+
+
+class SentenceRecord(BaseModel):
+    """One reviewable unit of an article."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    article_id: str
+    index: int = Field(ge=0)
+    kind: Kind = "sentence"
+    text: str
+    text_norm: str
+    script: Script = "hans"
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    duplicate_of: str | None = None
+    predictions: dict[str, Any] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    labels: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict without unset (None) fields, extra fields included."""
+        data = {k: v for k, v in self.__dict__.items() if v is not None}
+        if self.__pydantic_extra__:
+            data.update(self.__pydantic_extra__)
+        return data
