@@ -12,7 +12,7 @@ runner = CliRunner()
 def test_help_lists_every_command_with_a_description():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("ingest", "labels"):
+    for command in ("ingest", "preannotate", "evaluate", "labels"):
         assert command in result.output
 
 
@@ -48,3 +48,20 @@ def test_labels_config_prints_xml():
 def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "toolkit", "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("toolkit ")
+
+
+def test_preannotate_command(tmp_path, examples):
+    sentences, predictions = tmp_path / "s.jsonl", tmp_path / "p.jsonl"
+    assert runner.invoke(app, ["ingest", str(examples), "--out", str(sentences), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["preannotate", str(sentences), "--out", str(predictions), "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+    assert all(r["predictions"]["model_version"].startswith("rules-") for r in records)
+    assert any(m["entity"] == "huawei" for r in records for m in r["predictions"]["competitors"])
+
+
+def test_preannotate_refuses_to_overwrite_its_input(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"text": "小米。"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["preannotate", str(path), "--out", str(path)])
+    assert result.exit_code == 1 and "overwrite" in result.output

@@ -10,6 +10,8 @@ from typer.core import TyperGroup
 
 from toolkit import __version__, labels_cli
 from toolkit.errors import ToolkitError
+from toolkit.annotate.cli import preannotate_command
+from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
 from toolkit.progress import stderr
 
@@ -49,6 +51,8 @@ def root(
 
 
 app.command("ingest")(ingest_command)
+app.command("preannotate")(preannotate_command)
+app.command("evaluate")(evaluate_command)
 app.add_typer(labels_cli.app, name="labels")
 
 

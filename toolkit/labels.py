@@ -55,6 +55,14 @@ class Entity(_Strict):
     name: str
     category: str = ""
     aliases: tuple[str, ...] = Field(min_length=1)
+    ambiguous_aliases: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _context_for_ambiguous(self) -> Entity:
+        if self.ambiguous_aliases and not self.context:
+            raise ValueError("ambiguous_aliases need context words that confirm them")
+        return self
 
 
 class Subject(_Strict):
@@ -71,7 +79,7 @@ class Mentions(_Strict):
     def _alias_owned_once(self) -> Mentions:
         owner: dict[str, str] = {}
         for entity_id, entity in self.entities.items():
-            for alias in entity.aliases:
+            for alias in entity.aliases + entity.ambiguous_aliases:
                 if alias in owner and owner[alias] != entity_id:
                     raise ValueError(f"alias {alias!r} is listed for both {owner[alias]!r} and {entity_id!r}")
                 owner[alias] = entity_id

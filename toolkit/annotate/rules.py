@@ -1,0 +1,329 @@
+"""Rule-based pre-annotation: sentiment, stance, topics and competitor mentions with scores and reasons.
+
+How cues combine (all terms and weights come from ``labels/lexicon``, all factors from ``RulesConfig``):
+
+1. One Aho-Corasick pass over ``text_norm`` finds every lexicon term, entity alias and subject alias.
+   A lexical hit inside a longer lexical hit is dropped (不 inside 不确定).
+2. Tone cues: a negator shortly before a cue in the same clause flips it; cues before a contrast marker
+   (但, 然而) or in a concessive clause (尽管) are damped and cues after the contrast are boosted, so the
+   main clause wins; cues in a hypothetical (如果) or a question are damped.
+3. Stance cues are treated the same way. A conditional with a consequence or a negative cue
+   (如果…可能面临…) is risk evidence. Tone also counts toward stance: toward bullish/risk for the subject,
+   but positive tone about a competitor with no mention of the subject counts as risk.
+4. Scores are a softmax over ``[scale * positive evidence, neutral bias, scale * negative evidence]``.
+5. Topic scores are ``1 - exp(-sum of keyword weights)``; every named competitor adds to ``competitor``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toolkit.annotate.lexicon import Lexicon, load_lexicon
+from toolkit.errors import ConfigError
+from toolkit.ingest.normalize import normalize
+from toolkit.labels import LabelSchema, Subject, load_schema
+from toolkit.records import sentence_id
+
+_CLAUSE_BREAK = re.compile(r"[,;:!?。！？…—]")
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]")
+
+
+class RulesConfig(BaseModel):
+    """How rule cues combine; see ``configs/rules.yaml`` for what each number means."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Subject | None = None
+    negation_window: int = Field(3, ge=0)
+    concession_weight: float = Field(0.35, ge=0)
+    main_clause_weight: float = Field(1.3, ge=0)
+    conditional_weight: float = Field(0.5, ge=0)
+    conditional_risk: float = Field(1.5, ge=0)
+    question_weight: float = Field(0.5, ge=0)
+    sentiment_to_stance: float = Field(0.8, ge=0)
+    competitor_good_news_risk: float = Field(1.0, ge=0)
+    evidence_scale: float = Field(1.6, gt=0)
+    neutral_bias: float = 1.0
+    topic_threshold: float = Field(0.5, gt=0, lt=1)
+    topic_thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RulesConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            return cls.model_validate(data)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read rules config: {exc}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"{path}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class _Hit:
+    start: int
+    end: int
+    term: str
+
+
+@dataclass
+class _Evidence:
+    """Accumulated evidence for one single-choice task, with the reasons."""
+
+    plus: float = 0.0
+    minus: float = 0.0
+
+    def add(self, weight: float) -> None:
+        if weight >= 0:
+            self.plus += weight
+        else:
+            self.minus -= weight
+
+
+def _softmax(logits: Sequence[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+class RulePreannotator:
+    """Pre-annotates sentences with the rules; ``predict`` takes texts, ``annotate`` takes records.
+
+    Parameters
+    ----------
+    schema : label schema (default: the bundled ``labels/schema.yaml``)
+    lexicon_dir : folder of lexicon files (default: ``labels/lexicon``)
+    config : how cues combine (default: ``RulesConfig()``)
+    """
+
+    def __init__(
+        self, schema: LabelSchema | None = None, lexicon_dir: str | Path | None = None,
+        config: RulesConfig | None = None,
+    ) -> None:
+        self.schema = schema or load_schema()
+        self.config = config or RulesConfig()
+        self.subject = self.config.subject or self.schema.subject
+        self.topics = self.schema.task("topics").label_names
+        unknown = sorted(set(self.config.topic_thresholds) - set(self.topics))
+        if unknown:
+            raise ConfigError(f"topic_thresholds names unknown topics: {', '.join(unknown)}")
+        self.lexicon: Lexicon = load_lexicon(str(lexicon_dir) if lexicon_dir else None, topics=self.topics)
+        self.model_version = f"rules-{self.lexicon.version}"
+        competitors = {k: e for k, e in self.schema.mentions.entities.items() if k != self.subject.id}
+        self._entity_of: dict[str, str] = {
+            normalize(alias): entity_id
+            for entity_id, entity in competitors.items()
+            for alias in entity.aliases + entity.ambiguous_aliases
+        }
+        # An ambiguous alias (理想 = "ideal") counts only with another mention or a context word present.
+        self._context_of: dict[str, tuple[str, ...]] = {
+            normalize(alias): tuple(normalize(word) for word in entity.context)
+            for entity in competitors.values()
+            for alias in entity.ambiguous_aliases
+        }
+        self._subject_terms = frozenset(normalize(a) for a in self.subject.aliases)
+        lex = self.lexicon
+        self._lexical = frozenset(lex.sentiment) | frozenset(lex.stance) | lex.negation | frozenset(lex.structure)
+        self._ascii_terms = frozenset(t for t in self._all_terms() if _ASCII_WORD.match(t[0]))
+        self._thresholds = {t: self.config.topic_thresholds.get(t, self.config.topic_threshold) for t in self.topics}
+        self._sentiment_labels = self.schema.task("sentiment").label_names
+        self._stance_labels = self.schema.task("stance").label_names
+        self._automaton = self._build_automaton()
+
+    def _all_terms(self) -> set[str]:
+        lex = self.lexicon
+        return (
+            set(lex.sentiment) | set(lex.stance) | set(lex.topics) | lex.negation | set(lex.structure)
+            | set(self._entity_of) | self._subject_terms
+        )
+
+    def _build_automaton(self) -> ahocorasick.Automaton:
+        automaton = ahocorasick.Automaton()
+        for term in self._all_terms():
+            automaton.add_word(term, term)
+        automaton.make_automaton()
+        return automaton
+
+    def _hits(self, norm: str) -> list[_Hit]:
+        hits = []
+        for end, term in self._automaton.iter(norm):
+            start = end - len(term) + 1
+            if term in self._ascii_terms and (
+                (start > 0 and _ASCII_WORD.match(norm[start - 1]))
+                or (end + 1 < len(norm) and norm[end + 1].islower() and norm[end + 1].isascii())
+            ):
+                continue  # an ASCII term inside a longer ASCII word (AI in AIoT)
+            hits.append(_Hit(start, end + 1, term))
+        hits.sort(key=lambda h: (h.start, -h.end))
+        kept: list[_Hit] = []
+        lexical_end = -1
+        for hit in hits:
+            if hit.term in self._lexical:
+                if hit.end <= lexical_end:
+                    continue  # inside a longer lexical hit
+                lexical_end = hit.end
+            kept.append(hit)
+        return kept
+
+    def predict(self, texts: Iterable[str]) -> list[dict[str, Any]]:
+        """Prediction blocks for raw texts (normalised here)."""
+        return [self.predict_one(text, normalize(text)) for text in texts]
+
+    def predict_one(self, text: str, norm: str) -> dict[str, Any]:
+        """The prediction block for one unit; ``norm`` is ``normalize(text)`` (same length)."""
+        cfg, lex = self.config, self.lexicon
+        hits = self._hits(norm)
+        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)]
+
+        def clause(pos: int) -> int:
+            return bisect.bisect_right(breaks, pos)
+
+        role_at = [(h, lex.structure[h.term]) for h in hits if h.term in lex.structure]
+        contrast = next((h.start for h, r in role_at if r == "contrast" and h.start > 0), None)
+        concessive = {clause(h.start) for h, r in role_at if r == "concessive"}
+        conditional = next((h.start for h, r in role_at if r == "conditional"), None)
+        consequence = any(r in ("consequence", "alternative") for _, r in role_at)
+        negators = [h for h in hits if h.term in lex.negation]
+        question = norm.rstrip().endswith("?") or "吗" in norm[-3:]
+        explanations: list[dict[str, Any]] = []
+
+        def factor(hit: _Hit, tone: bool) -> tuple[float, list[str]]:
+            """Multiplier from structure (negation sign included) and the rules that applied."""
+            f, why = 1.0, []
+            if any(
+                n.end <= hit.start and hit.start - n.end <= cfg.negation_window and clause(n.start) == clause(hit.start)
+                for n in negators
+            ):
+                f, why = -0.8, ["negation"]
+            if contrast is not None:
+                f *= cfg.concession_weight if hit.start < contrast else cfg.main_clause_weight
+                why.append("before contrast" if hit.start < contrast else "main clause")
+            elif clause(hit.start) in concessive:
+                f *= cfg.concession_weight
+                why.append("concessive clause")
+            if tone and conditional is not None and hit.start >= conditional:
+                f *= cfg.conditional_weight
+                why.append("hypothetical")
+            if tone and question:
+                f *= cfg.question_weight
+                why.append("question")
+            return f, why
+
+        tone, stance = _Evidence(), _Evidence()
+        for hit in hits:
+            if hit.term in lex.sentiment:
+                f, why = factor(hit, tone=True)
+                weight = lex.sentiment[hit.term] * f
+                tone.add(weight)
+                label = "positive" if weight >= 0 else "negative"
+                explanations.append(_explain("sentiment", label, hit, weight, why or ["lexicon"]))
+            if hit.term in lex.stance:
+                direction, base = lex.stance[hit.term]
+                f, why = factor(hit, tone=False)
+                weight = base * f * (1 if direction == "bullish" else -1)
+                stance.add(weight)
+                label = "bullish" if weight >= 0 else "risk"
+                explanations.append(_explain("stance", label, hit, weight, why or ["lexicon"]))
+
+        if conditional is not None and (consequence or tone.minus > 0 or stance.minus > 0):
+            stance.add(-cfg.conditional_risk)
+            explanations.append(
+                {"task": "stance", "label": "risk", "cue": norm[conditional : conditional + 2],
+                 "start": conditional, "weight": -cfg.conditional_risk, "rule": "conditional warning"}
+            )
+
+        mentions = self._mentions(hits, norm)
+        about_subject = any(h.term in self._subject_terms for h in hits)
+        if mentions and not about_subject:
+            stance.add(-cfg.competitor_good_news_risk * tone.plus)
+            stance.add(cfg.sentiment_to_stance * tone.minus)
+            if tone.plus:
+                explanations.append(
+                    {"task": "stance", "label": "risk", "weight": -cfg.competitor_good_news_risk * tone.plus,
+                     "rule": "good news about a competitor"}
+                )
+        else:
+            stance.add(cfg.sentiment_to_stance * (tone.plus - tone.minus))
+
+        scale, bias = cfg.evidence_scale, cfg.neutral_bias
+        sentiment_scores = _softmax([scale * tone.plus, bias, scale * tone.minus])
+        stance_scores = _softmax([scale * stance.plus, bias, scale * stance.minus])
+        topic_scores, topic_cues = self._topics(hits, mentions)
+        explanations.extend(topic_cues)
+        return {
+            "model_version": self.model_version,
+            "sentiment": _single(self._sentiment_labels, sentiment_scores),
+            "stance": _single(self._stance_labels, stance_scores),
+            "topics": {
+                "labels": [t for t in self.topics if topic_scores[t] >= self._thresholds[t]],
+                "scores": topic_scores,
+            },
+            "competitors": [
+                {"start": h.start, "end": h.end, "entity": self._entity_of[h.term], "surface": None} for h in mentions
+            ],
+            "explanations": explanations,
+        }
+
+    def _mentions(self, hits: list[_Hit], norm: str) -> list[_Hit]:
+        """Competitor mentions, longest first where they nest (鸿蒙 inside 鸿蒙智行 is not a second one)."""
+        found: list[_Hit] = []
+        for hit in hits:  # sorted by start, longest first
+            if hit.term in self._entity_of and (not found or hit.end > found[-1].end):
+                found.append(hit)
+        confirmed = any(h.term not in self._context_of for h in found)
+        return [
+            h for h in found
+            if h.term not in self._context_of or confirmed or any(w in norm for w in self._context_of[h.term])
+        ]
+
+    def _topics(self, hits: list[_Hit], mentions: list[_Hit]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        totals = dict.fromkeys(self.topics, 0.0)
+        cues = []
+        for hit in {h.term: h for h in hits if h.term in self.lexicon.topics}.values():
+            for topic, weight in self.lexicon.topics[hit.term]:
+                totals[topic] += weight
+                cues.append(_explain("topics", topic, hit, weight, ["keyword"]))
+        if "competitor" in totals:
+            for entity in sorted({self._entity_of[h.term] for h in mentions}):
+                totals["competitor"] += 1.0
+                cues.append({"task": "topics", "label": "competitor", "cue": entity, "weight": 1.0, "rule": "mention"})
+        return {t: 1.0 - math.exp(-w) if w else 0.0 for t, w in totals.items()}, cues
+
+    def annotate(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Add a ``predictions`` block to each record (any dict with ``text``); the input is not modified.
+
+        Missing ``text_norm`` and ``id`` are computed as ingest does (``article_id`` defaults to "").
+        """
+        for record in records:
+            text = record["text"]
+            norm = record.get("text_norm") or normalize(text)
+            out = dict(record, text_norm=norm)
+            out.setdefault("id", sentence_id(str(record.get("article_id", "")), norm))
+            prediction = self.predict_one(text, norm)
+            for mention in prediction["competitors"]:
+                mention["surface"] = text[mention["start"] : mention["end"]]
+            out["predictions"] = prediction
+            yield out
+
+
+def _single(labels: Sequence[str], scores: Sequence[float]) -> dict[str, Any]:
+    best = max(range(len(labels)), key=lambda i: scores[i])
+    return {"label": labels[best], "scores": dict(zip(labels, scores))}
+
+
+def _explain(task: str, label: str, hit: _Hit, weight: float, why: list[str]) -> dict[str, Any]:
+    return {
+        "task": task, "label": label, "cue": hit.term, "start": hit.start, "end": hit.end,
+        "weight": weight, "rule": ", ".join(why),
+    }

@@ -1,0 +1,1 @@
+"""Metrics over arrays, and evaluation of predictions against reviewed labels."""

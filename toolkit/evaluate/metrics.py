@@ -1,0 +1,47 @@
+"""Metric functions over plain label lists (scikit-learn underneath)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.preprocessing import MultiLabelBinarizer
+
+
+def single_label_report(y_true: Sequence[str], y_pred: Sequence[str], *, labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support for one single-choice task."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
+        "macro_f1": float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)),
+        "per_class": {
+            label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, label in enumerate(labels)
+        },
+    }
+
+
+def multi_label_report(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], *, labels: Sequence[str]
+) -> dict[str, Any]:
+    """Micro/macro-F1 and per-label precision/recall/F1 for a multi-choice task."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
+    binarizer = MultiLabelBinarizer(classes=list(labels))
+    t = binarizer.fit_transform(y_true)
+    p_ = binarizer.transform(y_pred)
+    p, r, f, s = precision_recall_fscore_support(t, p_, zero_division=0)
+    return {
+        "n": len(y_true),
+        "micro_f1": float(f1_score(t, p_, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(t, p_, average="macro", zero_division=0)),
+        "exact_match": float(sum(set(a) == set(b) for a, b in zip(y_true, y_pred)) / len(y_true)) if y_true else 0.0,
+        "per_label": {
+            label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, label in enumerate(labels)
+        },
+    }

@@ -1,0 +1,1 @@
+"""Label Studio: the only code that knows Label Studio's JSON."""
