@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 sample: $(STAMP)
-	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl
+	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl --quiet
+	$(BIN)/toolkit preannotate $(SAMPLE_OUT)/sentences.jsonl --out $(SAMPLE_OUT)/preannotated.jsonl --quiet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/preannotate.py
 
 clean:
 	rm -rf $(VENV) build
