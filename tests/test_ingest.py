@@ -7,6 +7,7 @@ from toolkit.config import IngestConfig
 from toolkit.errors import InputError
 from toolkit.ingest import RawArticle, ingest, ingest_articles
 from toolkit.io import read_records, sidecar_path
+from toolkit.records import SentenceRecord
 
 
 def load(path):
@@ -17,6 +18,7 @@ def check_offsets(out):
     articles = {a["id"]: a["text"] for a in load(sidecar_path(out, "articles"))}
     records = load(out)
     for rec in records:
+        SentenceRecord.model_validate(rec)
         assert articles[rec["article_id"]][rec["start"] : rec["end"]] == rec["text"]
     return records
 
@@ -123,6 +125,6 @@ def test_same_file_name_in_two_folders_gets_distinct_article_ids(tmp_path, examp
 def test_python_api_without_files():
     raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", is_html=True, source="mem")
     (article, records), = ingest_articles([raw], IngestConfig())
-    assert [r.text for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
-    assert article.text[records[1].start : records[1].end] == records[1].text
-    assert json.loads(json.dumps(records[0].to_json()))["article_id"] == article.id
+    assert [r["text"] for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
+    assert article.text[records[1]["start"] : records[1]["end"]] == records[1]["text"]
+    assert json.loads(json.dumps(records[0]))["article_id"] == article.id

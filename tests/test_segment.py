@@ -2,6 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolkit.ingest.pipeline import sentence_records
+from toolkit.records import SentenceRecord
 from toolkit.segment import SegmentConfig, segment
 
 
@@ -91,22 +92,23 @@ def test_offsets_always_point_back_into_the_text(text, max_chars):
 def test_ids_are_stable_and_unique(text):
     first = sentence_records("a1", text, SegmentConfig())
     second = sentence_records("a1", text, SegmentConfig())
-    assert [r.id for r in first] == [r.id for r in second]
-    assert len({r.id for r in first}) == len(first)
+    assert [r["id"] for r in first] == [r["id"] for r in second]
+    assert len({r["id"] for r in first}) == len(first)
     for rec in first:
-        assert text[rec.start : rec.end] == rec.text
-        assert len(rec.text_norm) == len(rec.text)
+        assert text[rec["start"] : rec["end"]] == rec["text"]
+        assert len(rec["text_norm"]) == len(rec["text"])
+        SentenceRecord.model_validate(rec)
 
 
 def test_editing_one_sentence_changes_only_its_id():
     before = sentence_records("a1", "第一句。第二句。第三句。", SegmentConfig())
     after = sentence_records("a1", "第一句。第二句改了。第三句。", SegmentConfig())
-    assert before[0].id == after[0].id
-    assert before[1].id != after[1].id
-    assert before[2].id == after[2].id
+    assert before[0]["id"] == after[0]["id"]
+    assert before[1]["id"] != after[1]["id"]
+    assert before[2]["id"] == after[2]["id"]
 
 
 def test_repeated_sentence_in_one_article_gets_distinct_ids():
     records = sentence_records("a1", "重复一句。中间。重复一句。", SegmentConfig())
-    assert records[0].id != records[2].id
-    assert sentence_records("a1", "重复一句。", SegmentConfig())[0].id == records[0].id
+    assert records[0]["id"] != records[2]["id"]
+    assert sentence_records("a1", "重复一句。", SegmentConfig())[0]["id"] == records[0]["id"]

@@ -54,7 +54,10 @@ class Article(BaseModel):
 
 
 class SentenceRecord(BaseModel):
-    """One reviewable unit of an article."""
+    """One reviewable unit of an article: the schema of every stage's JSONL/Parquet rows.
+
+    Stages pass records as plain dicts (cheap to stream); this model documents and validates them.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -74,7 +77,4 @@ class SentenceRecord(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict without unset (None) fields, extra fields included."""
-        data = {k: v for k, v in self.__dict__.items() if v is not None}
-        if self.__pydantic_extra__:
-            data.update(self.__pydantic_extra__)
-        return data
+        return self.model_dump(mode="json", exclude_none=True)

@@ -100,4 +100,10 @@ def detect_script(text: str, default: Script = "hans") -> Script:
     A text with no script-specific character returns ``default``. Ties go to Traditional: several
     "Simplified-only" characters (后, 么, 并) also occur in Traditional text.
     """
-    return _script_from_counts(text.translate(_script_table()[0]), 0, len(text), default)
+    table, trad_only, simp_only = _script_table()
+    has_trad, has_simp = not trad_only.isdisjoint(text), not simp_only.isdisjoint(text)
+    if has_trad != has_simp:  # one script's evidence only: no need to count
+        return "hant" if has_trad else "hans"
+    if not has_trad:
+        return default
+    return _script_from_counts(text.translate(table), 0, len(text), default)

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from toolkit.config import IngestConfig
 from toolkit.ingest.boilerplate import load_rules
@@ -14,7 +15,7 @@ from toolkit.ingest.normalize import detect_script, normalize, unit_scripts
 from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
 from toolkit.io import RecordWriter, sidecar_path
 from toolkit.progress import track
-from toolkit.records import Article, SentenceRecord, article_id_for, sentence_id
+from toolkit.records import Article, article_id_for, sentence_id
 from toolkit.segment import SegmentConfig, segment
 
 
@@ -33,11 +34,12 @@ class IngestSummary:
 
 def sentence_records(
     article_id: str, text: str, config: SegmentConfig, text_norm: str | None = None
-) -> list[SentenceRecord]:
+) -> list[dict[str, Any]]:
     """Segment a cleaned article text into sentence records with stable ids and offsets into ``text``.
 
-    ``text_norm`` (``normalize(text)``, computed if not given) is character-aligned with ``text``, so each
-    unit's normal form is a slice of it.
+    Records are plain dicts with the fields of :class:`~toolkit.records.SentenceRecord` (what every stage
+    reads and writes); building them directly keeps ingest fast. ``text_norm`` (``normalize(text)``,
+    computed if not given) is character-aligned with ``text``, so each unit's normal form is a slice of it.
     """
     if text_norm is None:
         text_norm = normalize(text)
@@ -48,17 +50,17 @@ def sentence_records(
     for index, (unit, script) in enumerate(zip(units, scripts)):
         norm = text_norm[unit.start : unit.end]
         records.append(
-            SentenceRecord(
-                id=sentence_id(article_id, norm, seen[norm]),
-                article_id=article_id,
-                index=index,
-                kind=unit.kind,
-                text=unit.text,
-                text_norm=norm,
-                script=script,
-                start=unit.start,
-                end=unit.end,
-            )
+            {
+                "id": sentence_id(article_id, norm, seen[norm]),
+                "article_id": article_id,
+                "index": index,
+                "kind": unit.kind,
+                "text": unit.text,
+                "text_norm": norm,
+                "script": script,
+                "start": unit.start,
+                "end": unit.end,
+            }
         )
         seen[norm] += 1
     return records
@@ -81,14 +83,14 @@ class Ingestor:
         self._article_ids.add(article_id)
         return article_id
 
-    def process(self, raw: RawArticle) -> tuple[Article, list[SentenceRecord]]:
+    def process(self, raw: RawArticle) -> tuple[Article, list[dict[str, Any]]]:
         cleaned = clean_article(raw, self.rules)
         article_id = self._unique_article_id(raw, cleaned.text)
         records = sentence_records(article_id, cleaned.text, self.segment_config, cleaned.text_norm)
         for rec in records:
-            first = self._first_seen.setdefault(rec.text_norm, rec.id)
-            if first != rec.id and rec.kind != "heading":
-                rec.duplicate_of = first
+            first = self._first_seen.setdefault(rec["text_norm"], rec["id"])
+            if first != rec["id"] and rec["kind"] != "heading":
+                rec["duplicate_of"] = first
         article = Article(
             id=article_id,
             text=cleaned.text,
@@ -106,7 +108,7 @@ class Ingestor:
 
 def ingest_articles(
     raws: Iterable[RawArticle], config: IngestConfig | None = None
-) -> Iterator[tuple[Article, list[SentenceRecord]]]:
+) -> Iterator[tuple[Article, list[dict[str, Any]]]]:
     """Python API: clean and segment articles already in memory."""
     ingestor = Ingestor(config)
     for raw in raws:
@@ -141,8 +143,8 @@ def ingest(
             if not records:
                 summary.empty_articles.append(item.source)
             for rec in records:
-                sentences.write(rec.to_json())
-                summary.by_kind[rec.kind] += 1
-                summary.duplicates += rec.duplicate_of is not None
+                sentences.write(rec)
+                summary.by_kind[rec["kind"]] += 1
+                summary.duplicates += "duplicate_of" in rec
             summary.sentences += len(records)
     return summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["sentence", "heading", "bullet", "table_row"]
 
@@ -47,8 +47,7 @@ class SegmentConfig:
             raise ValueError(f"heading_max_chars must be positive, got {self.heading_max_chars}")
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     start: int
     end: int
     text: str
