@@ -148,3 +148,25 @@ def test_model_version_changes_with_the_lexicon(tmp_path, rules):
     with (folder / "sentiment.tsv").open("a", encoding="utf-8") as fh:
         fh.write("大卖 1.5\n")
     assert RulePreannotator(lexicon_dir=folder).model_version != rules.model_version
+
+
+def test_anaphora_refers_back_to_the_last_named_competitor(rules):
+    records = [
+        {"text": "华为的高端手机强势回归。", "article_id": "a"},
+        {"text": "小米发布新品。", "article_id": "a"},
+        {"text": "双方的护城河都很深。", "article_id": "a"},
+        {"text": "双方的护城河都很深。", "article_id": "b"},  # another article: nothing to refer to
+    ]
+    out = [r["predictions"] for r in rules.annotate(records)]
+    assert out[2]["competitors"] == [
+        {"start": 0, "end": 2, "entity": "huawei", "surface": "双方", "anaphor": True}
+    ]
+    assert "competitor" in out[2]["topics"]["labels"]
+    assert out[3]["competitors"] == []
+
+
+def test_anaphora_window_is_bounded():
+    rules = RulePreannotator(config=RulesConfig(anaphora_window=1))
+    records = [{"text": "华为销量增长。", "article_id": "a"}, {"text": "小米发布新品。", "article_id": "a"},
+               {"text": "两家各有千秋。", "article_id": "a"}]
+    assert list(rules.annotate(records))[2]["predictions"]["competitors"] == []

@@ -16,7 +16,7 @@ from toolkit.resources import labels_path
 T = TypeVar("T")
 Role = Literal["concessive", "contrast", "conditional", "consequence", "alternative"]
 ROLES: tuple[Role, ...] = ("concessive", "contrast", "conditional", "consequence", "alternative")
-LEXICON_FILES = ("sentiment.tsv", "stance.tsv", "topics.tsv", "negation.tsv", "structure.tsv")
+LEXICON_FILES = ("sentiment.tsv", "stance.tsv", "topics.tsv", "negation.tsv", "structure.tsv", "anaphora.tsv")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Lexicon:
     topics: dict[str, tuple[tuple[str, float], ...]]
     negation: frozenset[str]
     structure: dict[str, Role]
+    anaphora: frozenset[str]
     version: str
 
 
@@ -108,7 +109,7 @@ def lexicon_version(folder: Path) -> str:
 
 @functools.lru_cache(maxsize=8)
 def load_lexicon(folder: str | Path | None = None, *, topics: tuple[str, ...]) -> Lexicon:
-    """Load the five lexicon files from ``folder`` (default ``labels/lexicon``); ``topics`` are the valid names."""
+    """Load the lexicon files from ``folder`` (default ``labels/lexicon``); ``topics`` are the valid names."""
     root = Path(folder) if folder else labels_path("lexicon")
     by_term: dict[str, list[tuple[str, float]]] = {}
     for term, value in _parse(root / "topics.tsv", (2, 3), _topic(topics), key=lambda t, v: (t, v[0])):
@@ -119,5 +120,6 @@ def load_lexicon(folder: str | Path | None = None, *, topics: tuple[str, ...]) -
         topics={term: tuple(values) for term, values in by_term.items()},
         negation=frozenset(term for term, _ in _parse(root / "negation.tsv", (1,), lambda f: None)),
         structure=dict(_parse(root / "structure.tsv", (2,), _role)),
+        anaphora=frozenset(term for term, _ in _parse(root / "anaphora.tsv", (1,), lambda f: None)),
         version=lexicon_version(root),
     )

@@ -12,6 +12,8 @@ How cues combine (all terms and weights come from ``labels/lexicon``, all factor
    but positive tone about a competitor with no mention of the subject counts as risk.
 4. Scores are a softmax over ``[scale * positive evidence, neutral bias, scale * negative evidence]``.
 5. Topic scores are ``1 - exp(-sum of keyword weights)``; every named competitor adds to ``competitor``.
+6. In ``annotate``, an anaphoric expression (双方, 与之相比) in a unit without a named competitor is a
+   mention of the competitor named last in the preceding ``anaphora_window`` units of the same article.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 import yaml
@@ -50,6 +52,7 @@ class RulesConfig(BaseModel):
     conditional_weight: float = Field(0.5, ge=0)
     conditional_risk: float = Field(1.5, ge=0)
     question_weight: float = Field(0.5, ge=0)
+    anaphora_window: int = Field(3, ge=0)
     sentiment_to_stance: float = Field(0.8, ge=0)
     competitor_good_news_risk: float = Field(1.0, ge=0)
     evidence_scale: float = Field(1.6, gt=0)
@@ -69,8 +72,7 @@ class RulesConfig(BaseModel):
             raise ConfigError(f"{path}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
-@dataclass(frozen=True)
-class _Hit:
+class _Hit(NamedTuple):
     start: int
     end: int
     term: str
@@ -145,43 +147,47 @@ class RulePreannotator:
         lex = self.lexicon
         return (
             set(lex.sentiment) | set(lex.stance) | set(lex.topics) | lex.negation | set(lex.structure)
-            | set(self._entity_of) | self._subject_terms
+            | lex.anaphora | set(self._entity_of) | self._subject_terms
         )
 
     def _build_automaton(self) -> ahocorasick.Automaton:
+        """Each term maps to (term, length, is ASCII, is lexical), so matching needs no set lookups."""
         automaton = ahocorasick.Automaton()
         for term in self._all_terms():
-            automaton.add_word(term, term)
+            automaton.add_word(term, (term, len(term), term in self._ascii_terms, term in self._lexical))
         automaton.make_automaton()
         return automaton
 
     def _hits(self, norm: str) -> list[_Hit]:
-        hits = []
-        for end, term in self._automaton.iter(norm):
-            start = end - len(term) + 1
-            if term in self._ascii_terms and (
+        found = []
+        for end, (term, length, is_ascii, is_lexical) in self._automaton.iter(norm):
+            start = end - length + 1
+            if is_ascii and (
                 (start > 0 and _ASCII_WORD.match(norm[start - 1]))
                 or (end + 1 < len(norm) and norm[end + 1].islower() and norm[end + 1].isascii())
             ):
                 continue  # an ASCII term inside a longer ASCII word (AI in AIoT)
-            hits.append(_Hit(start, end + 1, term))
-        hits.sort(key=lambda h: (h.start, -h.end))
+            found.append((start, -end - 1, term, is_lexical))
+        found.sort()
         kept: list[_Hit] = []
         lexical_end = -1
-        for hit in hits:
-            if hit.term in self._lexical:
-                if hit.end <= lexical_end:
+        for start, neg_end, term, is_lexical in found:
+            if is_lexical:
+                if -neg_end <= lexical_end:
                     continue  # inside a longer lexical hit
-                lexical_end = hit.end
-            kept.append(hit)
+                lexical_end = -neg_end
+            kept.append(_Hit(start, -neg_end, term))
         return kept
 
     def predict(self, texts: Iterable[str]) -> list[dict[str, Any]]:
         """Prediction blocks for raw texts (normalised here)."""
         return [self.predict_one(text, normalize(text)) for text in texts]
 
-    def predict_one(self, text: str, norm: str) -> dict[str, Any]:
-        """The prediction block for one unit; ``norm`` is ``normalize(text)`` (same length)."""
+    def predict_one(self, text: str, norm: str, antecedent: str | None = None) -> dict[str, Any]:
+        """The prediction block for one unit; ``norm`` is ``normalize(text)`` (same length).
+
+        ``antecedent`` is the entity an anaphoric expression in this unit refers to, if any.
+        """
         cfg, lex = self.config, self.lexicon
         hits = self._hits(norm)
         breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)]
@@ -196,11 +202,14 @@ class RulePreannotator:
         consequence = any(r in ("consequence", "alternative") for _, r in role_at)
         negators = [h for h in hits if h.term in lex.negation]
         question = norm.rstrip().endswith("?") or "吗" in norm[-3:]
+        plain = not (negators or role_at or question)  # nothing can change a cue's weight
         explanations: list[dict[str, Any]] = []
 
         def factor(hit: _Hit, tone: bool) -> tuple[float, list[str]]:
             """Multiplier from structure (negation sign included) and the rules that applied."""
             f, why = 1.0, []
+            if plain:
+                return f, why
             if any(
                 n.end <= hit.start and hit.start - n.end <= cfg.negation_window and clause(n.start) == clause(hit.start)
                 for n in negators
@@ -222,9 +231,10 @@ class RulePreannotator:
 
         tone, stance = _Evidence(), _Evidence()
         for hit in hits:
-            if hit.term in lex.sentiment:
+            base_tone = lex.sentiment.get(hit.term)
+            if base_tone is not None:
                 f, why = factor(hit, tone=True)
-                weight = lex.sentiment[hit.term] * f
+                weight = base_tone * f
                 tone.add(weight)
                 label = "positive" if weight >= 0 else "negative"
                 explanations.append(_explain("sentiment", label, hit, weight, why or ["lexicon"]))
@@ -244,6 +254,11 @@ class RulePreannotator:
             )
 
         mentions = self._mentions(hits, norm)
+        entity_of = self._entity_of
+        if antecedent is not None and not mentions:
+            anaphors = [h for h in hits if h.term in lex.anaphora]
+            mentions = anaphors[:1]
+            entity_of = {**entity_of, **{h.term: antecedent for h in mentions}}
         about_subject = any(h.term in self._subject_terms for h in hits)
         if mentions and not about_subject:
             stance.add(-cfg.competitor_good_news_risk * tone.plus)
@@ -259,7 +274,7 @@ class RulePreannotator:
         scale, bias = cfg.evidence_scale, cfg.neutral_bias
         sentiment_scores = _softmax([scale * tone.plus, bias, scale * tone.minus])
         stance_scores = _softmax([scale * stance.plus, bias, scale * stance.minus])
-        topic_scores, topic_cues = self._topics(hits, mentions)
+        topic_scores, topic_cues = self._topics(hits, [entity_of[h.term] for h in mentions])
         explanations.extend(topic_cues)
         return {
             "model_version": self.model_version,
@@ -270,7 +285,9 @@ class RulePreannotator:
                 "scores": topic_scores,
             },
             "competitors": [
-                {"start": h.start, "end": h.end, "entity": self._entity_of[h.term], "surface": None} for h in mentions
+                {"start": h.start, "end": h.end, "entity": entity_of[h.term], "surface": None}
+                | ({"anaphor": True} if h.term in lex.anaphora else {})
+                for h in mentions
             ],
             "explanations": explanations,
         }
@@ -287,7 +304,7 @@ class RulePreannotator:
             if h.term not in self._context_of or confirmed or any(w in norm for w in self._context_of[h.term])
         ]
 
-    def _topics(self, hits: list[_Hit], mentions: list[_Hit]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    def _topics(self, hits: list[_Hit], entities: list[str]) -> tuple[dict[str, float], list[dict[str, Any]]]:
         totals = dict.fromkeys(self.topics, 0.0)
         cues = []
         for hit in {h.term: h for h in hits if h.term in self.lexicon.topics}.values():
@@ -295,7 +312,7 @@ class RulePreannotator:
                 totals[topic] += weight
                 cues.append(_explain("topics", topic, hit, weight, ["keyword"]))
         if "competitor" in totals:
-            for entity in sorted({self._entity_of[h.term] for h in mentions}):
+            for entity in sorted(set(entities)):
                 totals["competitor"] += 1.0
                 cues.append({"task": "topics", "label": "competitor", "cue": entity, "weight": 1.0, "rule": "mention"})
         return {t: 1.0 - math.exp(-w) if w else 0.0 for t, w in totals.items()}, cues
@@ -303,22 +320,33 @@ class RulePreannotator:
     def annotate(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Add a ``predictions`` block to each record (any dict with ``text``); the input is not modified.
 
-        Missing ``text_norm`` and ``id`` are computed as ingest does (``article_id`` defaults to "").
+        Missing ``text_norm`` and ``id`` are computed as ingest does (``article_id`` defaults to ""). Records
+        of one article are expected in order, as ingest writes them, for anaphora to resolve.
         """
-        for record in records:
+        recent: list[tuple[str, int, str]] = []  # (article id, index, entity) of named mentions
+        for position, record in enumerate(records):
             text = record["text"]
             norm = record.get("text_norm") or normalize(text)
             out = dict(record, text_norm=norm)
-            out.setdefault("id", sentence_id(str(record.get("article_id", "")), norm))
-            prediction = self.predict_one(text, norm)
+            if "id" not in out:
+                out["id"] = sentence_id(str(record.get("article_id", "")), norm)
+            article_id = str(record.get("article_id", ""))
+            antecedent = next(
+                (e for a, i, e in reversed(recent) if a == article_id and position - i <= self.config.anaphora_window),
+                None,
+            )
+            prediction = self.predict_one(text, norm, antecedent)
+            recent = recent[-8:] + [
+                (article_id, position, m["entity"]) for m in prediction["competitors"] if not m.get("anaphor")
+            ]
             for mention in prediction["competitors"]:
                 mention["surface"] = text[mention["start"] : mention["end"]]
             out["predictions"] = prediction
             yield out
 
 
-def _single(labels: Sequence[str], scores: Sequence[float]) -> dict[str, Any]:
-    best = max(range(len(labels)), key=lambda i: scores[i])
+def _single(labels: Sequence[str], scores: list[float]) -> dict[str, Any]:
+    best = scores.index(max(scores))
     return {"label": labels[best], "scores": dict(zip(labels, scores))}
 
 
