@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+STUDIO_VENV := .venv-studio
+STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 SAMPLE_OUT := build/sample
 
-.PHONY: install sample test bench clean
+.PHONY: install studio sample test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +17,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Label Studio server for `toolkit studio start` and the integration tests.
+$(STUDIO_STAMP): configs/label-studio.txt
+	test -x $(STUDIO_VENV)/bin/python || $(PYTHON) -m venv $(STUDIO_VENV)
+	$(STUDIO_VENV)/bin/python -m pip install --quiet -r configs/label-studio.txt
+	touch $(STUDIO_STAMP)
+
+studio: $(STUDIO_STAMP)
+
 sample: $(STAMP)
 	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl --quiet
 	$(BIN)/toolkit preannotate $(SAMPLE_OUT)/sentences.jsonl --out $(SAMPLE_OUT)/preannotated.jsonl --quiet
 
-test: $(STAMP)
+test: $(STAMP) $(STUDIO_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -27,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/preannotate.py
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(STUDIO_VENV) build

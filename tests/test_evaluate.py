@@ -56,7 +56,9 @@ def test_export_gold_uses_agreement_and_skips_cancelled(tmp_path):
         ("小米发布财报。", [_ann("neutral", "neutral", ["finance"]), _ann("", "", [], cancelled=True, user=3)]),
     ])
     records = read_export(path)
-    assert records[0]["labels"] == {"sentiment": "positive", "stance": "bullish", "topics": ["ev"]}
+    assert {k: records[0]["labels"][k] for k in ("sentiment", "stance", "topics")} == {
+        "sentiment": "positive", "stance": "bullish", "topics": ["ev"]}
+    assert records[0]["labels"]["resolution"] == dict.fromkeys(("sentiment", "stance", "topics"), "unanimous")
     assert records[1]["labels"]["needs_adjudication"] == ["sentiment"] and records[1]["labels"]["stance"] == "risk"
     assert len(records[2]["annotations"]) == 1
 

@@ -13,6 +13,7 @@ from toolkit.errors import ToolkitError
 from toolkit.annotate.cli import preannotate_command
 from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
+from toolkit.studio import cli as studio_cli
 from toolkit.progress import stderr
 
 
@@ -53,6 +54,7 @@ def root(
 app.command("ingest")(ingest_command)
 app.command("preannotate")(preannotate_command)
 app.command("evaluate")(evaluate_command)
+app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
 
 

@@ -45,3 +45,9 @@ class ConfigError(ToolkitError):
     """A config file or override is invalid."""
 
     code = "E300"
+
+
+class StudioError(ToolkitError):
+    """Label Studio cannot be started, reached or used as asked."""
+
+    code = "E400"

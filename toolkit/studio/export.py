@@ -1,14 +1,15 @@
-"""Convert a Label Studio JSON export into reviewed sentence records.
+"""Label Studio tasks (a JSON export file or a live project) to reviewed sentence records.
 
-Each record keeps every annotator's labels (``annotations``) and a resolved ``labels`` block where all
-annotators agree; disagreements are flagged ``needs_adjudication``. Cancelled (skipped) annotations are
-excluded. Tasks without an ``id`` in their data get the id ingest would compute (article id + text).
+Each record keeps every annotator's labels (``annotations``) and a resolved ``labels`` block (see
+:mod:`toolkit.studio.adjudicate`). Cancelled (skipped) annotations are excluded; an unknown control or label
+is an error listing them. Tasks without ``id`` in their data get the id ingest would compute.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +17,22 @@ from toolkit.errors import InputError, RecordError
 from toolkit.ingest.normalize import normalize
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.records import sentence_id
+from toolkit.studio.adjudicate import Policy, resolve
+from toolkit.studio.client import Studio
 
 
-def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, where: str) -> dict[str, Any]:
-    labels: dict[str, Any] = {}
+def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, problems: set[str]) -> dict[str, Any]:
+    labels: dict[str, Any] = {"annotator": annotation.get("completed_by")}
     for result in annotation.get("result", []):
         name = result.get("from_name")
         if result.get("type") != "choices":
             continue
         if name not in schema.task_names:
-            raise RecordError(f"{where}: unknown control {name!r}; the schema has {', '.join(schema.task_names)}")
+            problems.add(f"unknown control {name!r}")
+            continue
         task = schema.task(name)
         choices = result.get("value", {}).get("choices", [])
-        unknown = sorted(set(choices) - set(task.label_names))
-        if unknown:
-            raise RecordError(f"{where}: unknown {name} label(s) {', '.join(unknown)}")
+        problems.update(f"unknown {name} label {c!r}" for c in choices if c not in task.label_names)
         labels[name] = sorted(choices) if task.kind == "multi" else (choices[0] if choices else None)
     for task in schema.tasks:
         if task.kind == "multi":
@@ -38,9 +40,55 @@ def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, where: s
     return labels
 
 
-def read_export(path: str | Path, schema: LabelSchema | None = None) -> list[dict[str, Any]]:
-    """Reviewed sentence records from a Label Studio JSON export file."""
+def tasks_to_records(
+    tasks: Sequence[dict[str, Any]],
+    schema: LabelSchema | None = None,
+    *,
+    policy: Policy = "majority",
+    priority: Sequence[Any] = (),
+    source: str = "export",
+) -> list[dict[str, Any]]:
+    """Reviewed sentence records from Label Studio task dicts (export format)."""
     schema = schema or load_schema()
+    ordered = sorted(
+        tasks, key=lambda t: (str(t["data"].get("article_id", "")), t["data"].get("index", t["data"].get("sentence_index", 0)))
+    )
+    occurrences: Counter[tuple[str, str]] = Counter()
+    problems: set[str] = set()
+    records = []
+    for task in ordered:
+        data = task["data"]
+        if "text" not in data:
+            raise RecordError(f"{source}: task {task.get('id')} has no 'text' in its data")
+        norm = normalize(data["text"])
+        article_id = str(data.get("article_id", ""))
+        record_id = data.get("id") or sentence_id(article_id, norm, occurrences[(article_id, norm)])
+        occurrences[(article_id, norm)] += 1
+        annotations = [
+            _annotation_labels(a, schema, problems) for a in task.get("annotations", []) if not a.get("was_cancelled")
+        ]
+        record = {
+            "id": record_id,
+            "article_id": article_id,
+            "index": data.get("index", data.get("sentence_index", 0)),
+            "text": data["text"],
+            "text_norm": norm,
+            "annotations": annotations,
+            "labels": resolve(annotations, schema, policy=policy, priority=priority),
+            "studio_task_id": task.get("id"),
+        }
+        if "kind" in data:
+            record["kind"] = data["kind"]
+        records.append(record)
+    if problems:
+        raise RecordError(f"{source}: labels that the schema does not define: {'; '.join(sorted(problems))}")
+    return records
+
+
+def read_export(
+    path: str | Path, schema: LabelSchema | None = None, *, policy: Policy = "majority", priority: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """Reviewed records from a Label Studio JSON export file."""
     path = Path(path)
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
@@ -48,48 +96,15 @@ def read_export(path: str | Path, schema: LabelSchema | None = None) -> list[dic
         raise InputError(f"{path}: cannot read Label Studio export ({exc})") from None
     if not isinstance(tasks, list):
         raise InputError(f"{path}: expected a JSON list of tasks (Label Studio 'JSON' export)")
-    tasks = sorted(tasks, key=lambda t: (str(t["data"].get("article_id", "")), t["data"].get("sentence_index", 0)))
-    occurrences: Counter[tuple[str, str]] = Counter()
-    records = []
-    for task in tasks:
-        data = task["data"]
-        text = data["text"]
-        norm = normalize(text)
-        article_id = str(data.get("article_id", ""))
-        record_id = data.get("id")
-        if record_id is None:
-            record_id = sentence_id(article_id, norm, occurrences[(article_id, norm)])
-        occurrences[(article_id, norm)] += 1
-        annotations = [
-            {"annotator": a.get("completed_by"), **_annotation_labels(a, schema, f"{path} task {task.get('id')}")}
-            for a in task.get("annotations", [])
-            if not a.get("was_cancelled")
-        ]
-        record = {
-            "id": record_id,
-            "article_id": article_id,
-            "index": data.get("index", data.get("sentence_index", 0)),
-            "text": text,
-            "text_norm": norm,
-            "annotations": annotations,
-            "labels": resolve(annotations, schema),
-        }
-        records.append(record)
-    return records
+    return tasks_to_records(tasks, schema, policy=policy, priority=priority, source=str(path))
 
 
-def resolve(annotations: list[dict[str, Any]], schema: LabelSchema) -> dict[str, Any] | None:
-    """Unanimous labels per task; a task where annotators differ is listed in ``needs_adjudication``."""
-    if not annotations:
-        return None
-    resolved: dict[str, Any] = {}
-    disputed = []
-    for task in schema.tasks:
-        values = {json.dumps(a.get(task.name)) for a in annotations}
-        if len(values) == 1:
-            resolved[task.name] = annotations[0].get(task.name)
-        else:
-            disputed.append(task.name)
-    if disputed:
-        resolved["needs_adjudication"] = disputed
-    return resolved
+def pull(
+    studio: Studio, project: str, schema: LabelSchema | None = None, *, policy: Policy = "majority",
+    priority: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
+    """Reviewed records for every task of a live project (through a JSON export snapshot)."""
+    studio.check()
+    project_id = studio.project_id(project)
+    tasks = studio.call("export the project", studio.sdk.projects.exports.as_json, project_id)
+    return tasks_to_records(tasks, schema, policy=policy, priority=priority, source=f"project {project!r}")

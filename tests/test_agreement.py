@@ -1,0 +1,115 @@
+"""Adjudication and agreement against hand-computed values."""
+
+import math
+
+import pytest
+
+from toolkit.labels import load_schema
+from toolkit.studio.adjudicate import resolve
+from toolkit.studio.agreement import (
+    agreement_report,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_cohen,
+    percent_agreement,
+)
+
+UNITS = [["a", "a"], ["a", "b"], ["b", "b"]]
+
+
+def test_percent_agreement():
+    assert percent_agreement(UNITS) == pytest.approx(2 / 3)
+    assert percent_agreement([["a"]]) != percent_agreement([["a"]])  # nan: no unit has two values
+
+
+def test_fleiss_kappa_hand_computed():
+    # P_i = 1, 0, 1 -> P̄ = 2/3; p_a = p_b = 1/2 -> P_e = 1/2; κ = (2/3 − 1/2) / (1/2) = 1/3
+    assert fleiss_kappa(UNITS) == pytest.approx(1 / 3)
+
+
+def test_krippendorff_alpha_hand_computed():
+    # o_aa = 2, o_ab = o_ba = 1, o_bb = 2; n_a = n_b = 3, n = 6;
+    # α = 1 − (n − 1) · 2 / (2 · 3 · 3) = 1 − 10/18 = 4/9
+    assert krippendorff_alpha(UNITS) == pytest.approx(4 / 9)
+    # a unit with a single value adds nothing
+    assert krippendorff_alpha(UNITS + [["c"]]) == pytest.approx(4 / 9)
+
+
+def test_cohen_kappa_hand_computed():
+    ratings = [{1: "a", 2: "a"}, {1: "a", 2: "b"}, {1: "b", 2: "b"}, {1: "c"}]
+    # p_o = 2/3, p_e = (2/3)(1/3) + (1/3)(2/3) = 4/9 -> κ = (2/9) / (5/9) = 0.4
+    assert pairwise_cohen(ratings) == {"1-2": pytest.approx(0.4)}
+
+
+def test_perfect_agreement_is_one():
+    assert pairwise_cohen([{1: "a", 2: "a"}, {1: "a", 2: "a"}]) == {"1-2": 1.0}
+    assert fleiss_kappa([["a", "a"], ["a", "a"]]) == 1.0
+
+
+def _ann(annotator, sentiment, stance="neutral", topics=()):
+    return {"annotator": annotator, "sentiment": sentiment, "stance": stance, "topics": sorted(topics)}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_schema()
+
+
+def test_unanimous(schema):
+    labels = resolve([_ann(1, "positive", topics=["ev"]), _ann(2, "positive", topics=["ev"])], schema)
+    assert labels["sentiment"] == "positive" and labels["topics"] == ["ev"]
+    assert set(labels["resolution"].values()) == {"unanimous"} and "needs_adjudication" not in labels
+
+
+def test_majority_of_three_and_tie_of_two(schema):
+    three = resolve([_ann(1, "positive"), _ann(2, "positive"), _ann(3, "negative")], schema)
+    assert three["sentiment"] == "positive" and three["resolution"]["sentiment"] == "majority"
+    two = resolve([_ann(1, "positive"), _ann(2, "negative")], schema)
+    assert "sentiment" not in two and two["needs_adjudication"] == ["sentiment"]
+
+
+def test_multi_label_majority_votes_per_label(schema):
+    labels = resolve(
+        [_ann(1, "neutral", topics=["ev", "tech"]), _ann(2, "neutral", topics=["ev"]), _ann(3, "neutral", topics=["ev", "finance"])],
+        schema,
+    )
+    assert labels["topics"] == ["ev"] and labels["resolution"]["topics"] == "majority"
+
+
+def test_priority_policy(schema):
+    anns = [_ann(1, "positive"), _ann(2, "negative")]
+    assert resolve(anns, schema, policy="priority", priority=[2, 1])["sentiment"] == "negative"
+    assert resolve(anns, schema, policy="priority", priority=[9])["needs_adjudication"] == ["sentiment"]
+
+
+def test_drop_policy_resolves_only_unanimous(schema):
+    anns = [_ann(1, "positive"), _ann(2, "positive"), _ann(3, "negative")]
+    labels = resolve(anns, schema, policy="drop")
+    assert "sentiment" not in labels and labels["needs_adjudication"] == ["sentiment"]
+
+
+def test_unknown_policy(schema):
+    with pytest.raises(ValueError, match="unknown adjudication policy 'vote'"):
+        resolve([_ann(1, "positive")], schema, policy="vote")
+
+
+def test_report_lists_disagreements_and_per_topic_kappa(schema):
+    records = [
+        {"id": "s1", "text": "x", "annotations": [_ann(1, "positive", topics=["ev"]), _ann(2, "positive", topics=["ev"])]},
+        {"id": "s2", "text": "y", "annotations": [_ann(1, "negative", topics=["ev"]), _ann(2, "neutral", topics=[])]},
+    ]
+    report = agreement_report(records, schema)
+    assert report["fields"]["sentiment"]["percent_agreement"] == 0.5
+    assert {(d["id"], d["field"]) for d in report["disagreements"]} == {("s2", "sentiment"), ("s2", "topics")}
+    assert report["per_label"]["topics"]["iot"]["cohen_kappa"] == {"1-2": 1.0}
+    assert math.isclose(report["per_label"]["topics"]["ev"]["percent_agreement"], 0.5)
+
+
+def test_shared_export_reproduces_the_stated_agreement(shared):
+    from toolkit.studio.export import read_export
+
+    report = agreement_report(read_export(shared / "annotations" / "round1-export.json"))
+    assert report["fields"]["sentiment"]["cohen_kappa"]["2-3"] == pytest.approx(0.94, abs=0.005)
+    assert report["fields"]["stance"]["cohen_kappa"]["2-3"] == pytest.approx(0.96, abs=0.005)
+    per_topic = [v["cohen_kappa"]["2-3"] for v in report["per_label"]["topics"].values()]
+    assert 0.83 <= min(per_topic) and max(per_topic) == 1.0

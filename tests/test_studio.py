@@ -1,0 +1,154 @@
+"""Integration tests against a real Label Studio server started for this test run (no mocks)."""
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.annotate import RulePreannotator
+from toolkit.cli import app
+from toolkit.errors import StudioError
+from toolkit.ingest import ingest
+from toolkit.io import read_records, write_records
+from toolkit.studio import server
+from toolkit.studio.client import Studio, resolve_connection
+from toolkit.studio.export import pull
+from toolkit.studio.push import push
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory):
+    """One server per test run: migrate once, a free port, HOME in a temp dir, stopped by PID."""
+    data_dir = tmp_path_factory.mktemp("studio")
+    info, credentials = server.start(data_dir, server.free_port(), timeout=400)
+    assert credentials is not None and credentials["token"]
+    assert oct((data_dir / "credentials.json").stat().st_mode & 0o777) == "0o600"
+    yield info
+    assert server.stop(data_dir)
+    assert server.server_info(data_dir) is None
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory, examples):
+    out = tmp_path_factory.mktemp("records") / "s.jsonl"
+    ingest([examples], out, show_progress=False)
+    return list(RulePreannotator().annotate(read_records(out)))
+
+
+@pytest.fixture
+def studio(studio_server):
+    return Studio(resolve_connection(data_dir=studio_server.data_dir))
+
+
+def _tasks(studio, project_id):
+    return list(studio.sdk.tasks.list(project=project_id, fields="all", page_size=1000))
+
+
+def test_status_command_sees_the_running_server(studio_server):
+    result = runner.invoke(app, ["studio", "status", "--data-dir", str(studio_server.data_dir)])
+    assert result.exit_code == 0 and "healthy" in result.output
+    assert server.start(studio_server.data_dir)[0].pid == studio_server.pid  # already running: reused
+
+
+def test_push_is_idempotent_and_versions_predictions(studio, records):
+    first = push(studio, records, "push-test", show_progress=False)
+    assert (first.created, first.predictions_added) == (len(records), len(records))
+    tasks = _tasks(studio, first.project_id)
+    assert sorted(t.data["id"] for t in tasks) == sorted(r["id"] for r in records)
+    version = records[0]["predictions"]["model_version"]
+    assert all([p.model_version for p in t.predictions] == [version] for t in tasks)
+    by_id = {r["id"]: r for r in records}
+    some = tasks[0]
+    choices = {x["from_name"]: x["value"]["choices"] for x in some.predictions[0].result}
+    assert choices["sentiment"] == [by_id[some.data["id"]]["predictions"]["sentiment"]["label"]]
+
+    again = push(studio, records, "push-test", show_progress=False)
+    assert (again.created, again.predictions_added, again.unchanged) == (0, 0, len(records))
+
+    bumped = [dict(r, predictions=dict(r["predictions"], model_version="rules-next")) for r in records]
+    third = push(studio, bumped, "push-test", show_progress=False)
+    assert (third.created, third.predictions_added) == (0, len(records))
+    assert all(len(t.predictions) == 2 for t in _tasks(studio, first.project_id))
+
+
+def test_annotate_then_pull_and_human_work_is_never_touched(studio, records):
+    summary = push(studio, records[:6], "review-test", show_progress=False)
+    tasks = sorted(_tasks(studio, summary.project_id), key=lambda t: t.id)
+    result = [
+        {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["negative"]}},
+        {"from_name": "stance", "to_name": "text", "type": "choices", "value": {"choices": ["risk"]}},
+        {"from_name": "topics", "to_name": "text", "type": "choices", "value": {"choices": ["finance"]}},
+    ]
+    annotation = studio.sdk.annotations.create(id=tasks[0].id, result=result)
+    studio.sdk.annotations.create(id=tasks[1].id, result=[], was_cancelled=True)
+
+    changed = [dict(r, predictions=dict(r["predictions"], model_version="rules-other")) for r in records[:6]]
+    push(studio, changed, "review-test", show_progress=False)
+    kept = studio.sdk.annotations.get(id=annotation.id)
+    assert kept.result == result and kept.was_cancelled is False
+
+    reviewed = {r["studio_task_id"]: r for r in pull(studio, "review-test")}
+    first = reviewed[tasks[0].id]
+    assert first["id"] == tasks[0].data["id"]
+    assert first["labels"]["sentiment"] == "negative" and first["labels"]["topics"] == ["finance"]
+    assert reviewed[tasks[1].id]["annotations"] == [] and reviewed[tasks[1].id]["labels"] is None
+
+
+def test_interrupted_push_rerun_ends_with_one_task_per_sentence(studio, records, monkeypatch):
+    calls = {"n": 0}
+    real_call = Studio.call
+
+    def failing_call(self, what, fn, *args, **kwargs):
+        if what == "import tasks":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise StudioError("simulated crash after two batches")
+        return real_call(self, what, fn, *args, **kwargs)
+
+    monkeypatch.setattr(Studio, "call", failing_call)
+    with pytest.raises(StudioError, match="simulated crash"):
+        push(studio, records, "interrupted", batch_size=10, show_progress=False)
+    monkeypatch.setattr(Studio, "call", real_call)
+    project_id = studio.project_id("interrupted")
+    assert len(_tasks(studio, project_id)) == 20
+
+    rerun = push(studio, records, "interrupted", batch_size=10, show_progress=False)
+    assert rerun.created == len(records) - 20
+    ids = [t.data["id"] for t in _tasks(studio, project_id)]
+    assert sorted(ids) == sorted(r["id"] for r in records)
+
+
+def test_uncertainty_order_puts_least_certain_first(studio, records):
+    summary = push(studio, records, "ordered", order="uncertainty", show_progress=False)
+    tasks = sorted(_tasks(studio, summary.project_id), key=lambda t: t.id)
+    scores = [t.predictions[0].score for t in tasks]
+    assert scores == sorted(scores)
+
+
+def test_push_and_pull_commands(studio_server, records, tmp_path):
+    path = tmp_path / "pre.jsonl"
+    write_records(path, records)
+    data_dir = str(studio_server.data_dir)
+    result = runner.invoke(app, ["studio", "push", str(path), "--project", "cli-test", "--data-dir", data_dir])
+    assert result.exit_code == 0, result.output
+    assert "created" in result.output
+    out = tmp_path / "reviewed.jsonl"
+    result = runner.invoke(app, ["studio", "pull", "--project", "cli-test", "--out", str(out), "--data-dir", data_dir])
+    assert result.exit_code == 0, result.output
+    assert len(list(read_records(out))) == len(records)
+    assert studio_server.url in result.output or "tasks" in result.output
+    token = json.loads((studio_server.data_dir / "credentials.json").read_text())["token"]
+    assert token not in result.output
+
+
+def test_server_down_gives_one_clear_error(tmp_path, records):
+    path = tmp_path / "pre.jsonl"
+    write_records(path, records[:2])
+    closed = f"http://127.0.0.1:{server.free_port()}"
+    env = dict(os.environ, LABEL_STUDIO_API_KEY="0123456789abcdef")
+    result = runner.invoke(app, ["studio", "push", str(path), "--project", "x", "--url", closed], env=env)
+    assert result.exit_code == 1
+    assert "not reachable" in result.output and "Traceback" not in result.output

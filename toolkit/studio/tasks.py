@@ -1,0 +1,79 @@
+"""Sentence records to Label Studio tasks and predictions (the only place that knows their JSON)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from toolkit.labels import TEXT_FIELD, LabelSchema
+
+TASK_FIELDS = ("id", "article_id", "index", "kind")
+
+
+def confidence(prediction: dict[str, Any], schema: LabelSchema) -> float | None:
+    """Mean over single-choice tasks of the top label's probability; None without scores."""
+    tops = [
+        max(prediction[task.name]["scores"].values())
+        for task in schema.tasks
+        if task.kind == "single" and prediction.get(task.name, {}).get("scores")
+    ]
+    return sum(tops) / len(tops) if tops else None
+
+
+def entropy(prediction: dict[str, Any], schema: LabelSchema) -> float:
+    """Summed entropy (nats) of the single-choice score distributions; 0 without scores."""
+    total = 0.0
+    for task in schema.tasks:
+        scores = prediction.get(task.name, {}).get("scores") or {}
+        total -= sum(p * math.log(p) for p in scores.values() if p > 0)
+    return total
+
+
+def uncertainty_key(record: dict[str, Any], schema: LabelSchema) -> tuple[float, float]:
+    """Sort key putting the least certain first: lowest confidence, then highest entropy."""
+    prediction = record.get("predictions") or {}
+    score = confidence(prediction, schema)
+    return (score if score is not None else 1.0, -entropy(prediction, schema))
+
+
+def prediction_result(prediction: dict[str, Any], schema: LabelSchema, *, mentions_control: str | None = None) -> list[dict[str, Any]]:
+    """One Label Studio result per control (and one per competitor span when the config has a span control)."""
+    result = []
+    for task in schema.tasks:
+        block = prediction.get(task.name)
+        if not block:
+            continue
+        choices = [block["label"]] if task.kind == "single" else list(block.get("labels", []))
+        if choices:
+            result.append(
+                {"from_name": task.name, "to_name": TEXT_FIELD, "type": "choices", "value": {"choices": choices}}
+            )
+    if mentions_control:
+        for span in prediction.get("competitors", []):
+            result.append({
+                "from_name": mentions_control, "to_name": TEXT_FIELD, "type": "labels",
+                "value": {"start": span["start"], "end": span["end"], "text": span.get("surface"),
+                          "labels": [schema.mentions.label]},
+            })
+    return result
+
+
+def ls_prediction(record: dict[str, Any], schema: LabelSchema, *, mentions_control: str | None = None) -> dict[str, Any] | None:
+    prediction = record.get("predictions")
+    if not prediction:
+        return None
+    return {
+        "model_version": prediction.get("model_version", "unknown"),
+        "score": confidence(prediction, schema),
+        "result": prediction_result(prediction, schema, mentions_control=mentions_control),
+    }
+
+
+def to_task(record: dict[str, Any], schema: LabelSchema, *, mentions_control: str | None = None) -> dict[str, Any]:
+    """Task JSON for import: data (text + ids) and the record's prediction, if any."""
+    data = {TEXT_FIELD: record["text"], **{k: record[k] for k in TASK_FIELDS if k in record}}
+    task: dict[str, Any] = {"data": data}
+    prediction = ls_prediction(record, schema, mentions_control=mentions_control)
+    if prediction is not None:
+        task["predictions"] = [prediction]
+    return task
