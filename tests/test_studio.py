@@ -152,3 +152,24 @@ def test_server_down_gives_one_clear_error(tmp_path, records):
     result = runner.invoke(app, ["studio", "push", str(path), "--project", "x", "--url", closed], env=env)
     assert result.exit_code == 1
     assert "not reachable" in result.output and "Traceback" not in result.output
+
+
+def test_repush_notices_changes_made_in_the_ui(studio, records):
+    summary = push(studio, records[:5], "ui-changes", show_progress=False)
+    deleted = _tasks(studio, summary.project_id)[0]
+    studio.sdk.tasks.delete(id=deleted.id)  # a reviewer deletes a task: the local index is now stale
+    again = push(studio, records[:5], "ui-changes", show_progress=False)
+    assert again.created == 1
+    assert sorted(t.data["id"] for t in _tasks(studio, summary.project_id)) == sorted(r["id"] for r in records[:5])
+
+
+def test_same_version_with_a_changed_prediction_is_updated(studio, records):
+    summary = push(studio, records[:3], "updated", show_progress=False)
+    changed = [dict(r, predictions=dict(r["predictions"], sentiment={"label": "negative", "scores": {
+        "positive": 0.1, "neutral": 0.1, "negative": 0.8}})) for r in records[:3]]
+    again = push(studio, changed, "updated", show_progress=False)
+    assert (again.predictions_updated, again.predictions_added) == (3, 0)
+    for task in _tasks(studio, summary.project_id):
+        assert len(task.predictions) == 1
+        sentiment = next(x for x in task.predictions[0].result if x["from_name"] == "sentiment")
+        assert sentiment["value"]["choices"] == ["negative"]

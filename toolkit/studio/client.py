@@ -57,6 +57,9 @@ class Studio:
     def __init__(self, connection: Connection, *, timeout: float = 120.0) -> None:
         self.connection = connection
         self.sdk = LabelStudio(base_url=connection.url, api_key=connection.token, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=connection.url, headers={"Authorization": f"Token {connection.token}"}, timeout=timeout
+        )
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one SDK call, retrying connection errors and 429/5xx with exponential backoff."""
@@ -78,6 +81,17 @@ class Studio:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def get_json(self, what: str, path: str, **params: Any) -> Any:
+        """GET a JSON API path directly, for large listings where parsing into SDK models costs seconds."""
+
+        def fetch() -> Any:
+            response = self._http.get(path, params=params)
+            if response.status_code >= 400:
+                raise ApiError(status_code=response.status_code, body=response.text[:500])
+            return response.json()
+
+        return self.call(what, fetch)
 
     def check(self) -> None:
         """Fail early, with one clear message, when the server is down."""

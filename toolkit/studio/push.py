@@ -8,8 +8,10 @@ sentence.
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,10 +19,11 @@ from toolkit.errors import StudioError
 from toolkit.labels import LabelSchema, label_config_xml, load_schema
 from toolkit.progress import progress_bar
 from toolkit.studio.client import Studio
+from toolkit.studio.index import ProjectState, PushIndex, result_digest
 from toolkit.studio.tasks import ls_prediction, to_task, uncertainty_key
 
 Order = Literal["input", "uncertainty"]
-_LIST_PAGE = 5000
+_LIST_PAGE = 10_000
 
 
 @dataclass
@@ -67,53 +70,98 @@ def push(
         else:
             unique[record["id"]] = record
 
-    existing = {
-        task.data.get("id"): task.id
-        for task in studio.call(
-            "list tasks", studio.sdk.tasks.list, project=project_id, fields="task_only", include="id,data",
-            page_size=_LIST_PAGE,
-        )
-    }
-    new = [r for r in unique.values() if r["id"] not in existing]
+    index = _load_index(studio, project_id, detail)
+    new = [r for r in unique.values() if r["id"] not in index.tasks]
     if order == "uncertainty":
         new.sort(key=lambda r: uncertainty_key(r, schema))
-    with progress_bar(disable=not show_progress) as bar:
-        job = bar.add_task("push tasks", total=len(new))
-        for start in range(0, len(new), batch_size):
-            batch = [to_task(r, schema, mentions_control=mentions) for r in new[start : start + batch_size]]
-            studio.call("import tasks", studio.sdk.projects.import_tasks, id=project_id, request=batch)
-            summary.created += len(batch)
-            summary.predictions_added += sum(1 for t in batch if "predictions" in t)
-            bar.advance(job, len(batch))
-
-    _sync_predictions(studio, project_id, unique, existing, schema, mentions, summary, batch_size)
+    try:
+        with progress_bar(disable=not show_progress) as bar:
+            job = bar.add_task("push tasks", total=len(new))
+            for start in range(0, len(new), batch_size):
+                chunk = new[start : start + batch_size]
+                batch = [to_task(r, schema, mentions_control=mentions) for r in chunk]
+                response = studio.call("import tasks", studio.sdk.projects.import_tasks, id=project_id,
+                                       request=batch, return_task_ids=True)
+                _record_import(index, chunk, batch, getattr(response, "task_ids", None))
+                summary.created += len(batch)
+                summary.predictions_added += sum(1 for t in batch if "predictions" in t)
+                bar.advance(job, len(batch))
+        created = {r["id"] for r in new[: summary.created]}
+        _sync_predictions(studio, project_id, unique, created, index, schema, mentions, summary, batch_size)
+    finally:
+        index.save()  # whatever happened, the counters decide next time whether it can be trusted
     return summary
 
 
+def _project_state(studio: Studio, project_id: int, detail: Any) -> ProjectState:
+    task_count = detail.task_number or 0
+    last = None
+    if task_count:
+        page = studio.call("read the last task", studio.sdk.tasks.list, project=project_id, fields="task_only",
+                           include="id", page_size=1, page=task_count)
+        last = max((t.id for t in page.items), default=None)
+    return ProjectState(task_count, detail.total_predictions_number or 0, last)
+
+
+def _load_index(studio: Studio, project_id: int, detail: Any) -> PushIndex:
+    """The local index if the project still matches it, else one rebuilt from the server's listings."""
+    key = f"{studio.connection.url}|{project_id}|{detail.created_at}"
+    state = _project_state(studio, project_id, detail)
+    index = PushIndex.load(key)
+    if index is not None and index.state == state:
+        return index
+    index = PushIndex(key, state)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once: the server does most work
+        predictions = pool.submit(studio.get_json, "list predictions", "/api/predictions", project=project_id)
+        for page in itertools.count(1):
+            listing = studio.get_json("list tasks", "/api/tasks", project=project_id, fields="task_only",
+                                      include="id,data", page_size=_LIST_PAGE, page=page)
+            for task in listing["tasks"]:
+                if task["data"].get("id") is not None:
+                    index.tasks[task["data"]["id"]] = task["id"]
+            if page * _LIST_PAGE >= listing["total"]:
+                break
+        for p in predictions.result():
+            index.set_prediction(p["task"], p["model_version"], p["id"], result_digest(p["result"]))
+    return index
+
+
+def _record_import(index: PushIndex, chunk: list[dict[str, Any]], batch: list[dict[str, Any]], task_ids: list[int] | None) -> None:
+    if not task_ids or len(task_ids) != len(chunk):
+        index.state.max_task_id = -1  # ids unknown: the index cannot be trusted next time
+        return
+    for record, task, task_id in zip(chunk, batch, task_ids):
+        index.tasks[record["id"]] = task_id
+        for prediction in task.get("predictions", []):
+            index.set_prediction(task_id, prediction["model_version"], None, result_digest(prediction["result"]))
+            index.state.prediction_count += 1
+    index.state.task_count += len(chunk)
+    index.state.max_task_id = max([index.state.max_task_id or 0, *task_ids])
+
+
 def _sync_predictions(
-    studio: Studio, project_id: int, records: dict[str, dict[str, Any]], existing: dict[str, int],
+    studio: Studio, project_id: int, records: dict[str, dict[str, Any]], created: set[str], index: PushIndex,
     schema: LabelSchema, mentions: str | None, summary: PushSummary, batch_size: int,
 ) -> None:
     """Predictions for tasks that already existed: add new model versions, update changed ones."""
-    wanted = {
-        existing[sid]: prediction
-        for sid, record in records.items()
-        if sid in existing and (prediction := ls_prediction(record, schema, mentions_control=mentions))
-    }
-    if not wanted:
-        return
-    current = {
-        (p.task, p.model_version): p
-        for p in studio.call("list predictions", studio.sdk.predictions.list, project=project_id)
-    }
     to_add = []
-    for task_id, prediction in wanted.items():
-        have = current.get((task_id, prediction["model_version"]))
+    for sid, record in records.items():
+        if sid in created:
+            continue  # imported just now, with its prediction
+        task_id = index.tasks.get(sid)
+        prediction = ls_prediction(record, schema, mentions_control=mentions) if task_id is not None else None
+        if prediction is None:
+            continue
+        digest = result_digest(prediction["result"])
+        have = index.prediction(task_id, prediction["model_version"])
         if have is None:
             to_add.append({"task": task_id, **prediction})
-        elif have.result != prediction["result"]:
-            studio.call("update a prediction", studio.sdk.predictions.update, id=have.id,
+            index.set_prediction(task_id, prediction["model_version"], None, digest)
+        elif have[1] != digest:
+            prediction_id = have[0] or _prediction_id(studio, task_id, prediction["model_version"])
+            studio.call("update a prediction", studio.sdk.predictions.update, id=prediction_id,
                         result=prediction["result"], score=prediction["score"])
+            index.set_prediction(task_id, prediction["model_version"], prediction_id, digest)
             summary.predictions_updated += 1
         else:
             summary.unchanged += 1
@@ -121,3 +169,11 @@ def _sync_predictions(
         batch = to_add[start : start + batch_size]
         studio.call("import predictions", studio.sdk.projects.import_predictions, id=project_id, request=batch)
         summary.predictions_added += len(batch)
+        index.state.prediction_count += len(batch)
+
+
+def _prediction_id(studio: Studio, task_id: int, version: str) -> int:
+    for p in studio.call("list a task's predictions", studio.sdk.predictions.list, task=task_id):
+        if p.model_version == version:
+            return p.id
+    raise StudioError(f"task {task_id} has no prediction for model version {version!r} any more")
