@@ -113,3 +113,48 @@ def test_shared_export_reproduces_the_stated_agreement(shared):
     assert report["fields"]["stance"]["cohen_kappa"]["2-3"] == pytest.approx(0.96, abs=0.005)
     per_topic = [v["cohen_kappa"]["2-3"] for v in report["per_label"]["topics"].values()]
     assert 0.83 <= min(per_topic) and max(per_topic) == 1.0
+
+
+def test_import_export_and_agreement_commands(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    from toolkit.io import read_records
+
+    def ann(user, sentiment, cancelled=False):
+        result = [] if cancelled else [
+            {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [sentiment]}},
+            {"from_name": "stance", "to_name": "text", "type": "choices", "value": {"choices": ["neutral"]}},
+        ]
+        return {"completed_by": user, "was_cancelled": cancelled, "result": result}
+
+    tasks = [
+        {"id": 1, "data": {"text": "甲。", "article_id": "a", "sentence_index": 0}, "annotations": [ann(2, "positive"), ann(3, "positive")]},
+        {"id": 2, "data": {"text": "乙。", "article_id": "a", "sentence_index": 1}, "annotations": [ann(2, "positive"), ann(3, "negative")]},
+        {"id": 3, "data": {"text": "丙。", "article_id": "a", "sentence_index": 2}, "annotations": [ann(2, "neutral"), ann(3, "", cancelled=True)]},
+    ]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    runner = CliRunner()
+    out = tmp_path / "reviewed.jsonl"
+    result = runner.invoke(app, ["studio", "import-export", str(export), "--out", str(out), "--policy", "priority",
+                                 "--priority", "3"])
+    assert result.exit_code == 0, result.output
+    records = list(read_records(out))
+    assert [r["labels"]["sentiment"] for r in records] == ["positive", "negative", "neutral"]
+    assert records[1]["labels"]["resolution"]["sentiment"] == "priority"
+
+    report_path = tmp_path / "agreement.json"
+    result = runner.invoke(app, ["studio", "agreement", str(out), "--out", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["fields"]["sentiment"]["percent_agreement"] == 0.5
+    assert [d["id"] for d in report["disagreements"]] == [records[1]["id"]]
+
+    tasks[0]["annotations"][0]["result"].append(
+        {"from_name": "mood", "to_name": "text", "type": "choices", "value": {"choices": ["happy"]}})
+    export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["studio", "import-export", str(export), "--out", str(out)])
+    assert result.exit_code == 1 and "unknown control 'mood'" in result.output
