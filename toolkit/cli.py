@@ -14,6 +14,7 @@ from toolkit.annotate.cli import preannotate_command
 from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
 from toolkit.studio import cli as studio_cli
+from toolkit.train.cli import dataset_app, train_command
 from toolkit.progress import stderr
 
 
@@ -54,6 +55,8 @@ def root(
 app.command("ingest")(ingest_command)
 app.command("preannotate")(preannotate_command)
 app.command("evaluate")(evaluate_command)
+app.add_typer(dataset_app, name="dataset")
+app.command("train")(train_command)
 app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
 

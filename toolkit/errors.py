@@ -51,3 +51,9 @@ class StudioError(ToolkitError):
     """Label Studio cannot be started, reached or used as asked."""
 
     code = "E400"
+
+
+class ModelError(ToolkitError):
+    """A model folder is missing, foreign, corrupt or unsafe to load."""
+
+    code = "E500"

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from toolkit.evaluate.predictions import evaluate_predictions, load_gold
+from toolkit.evaluate.report import evaluate_model
 from toolkit.io import read_records
 from toolkit.labels import load_schema
 
@@ -30,11 +31,31 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 
 
 def evaluate_command(
-    predictions: Annotated[Path, typer.Option(help="Records with a 'predictions' block (from preannotate).")],
-    gold: Annotated[Path, typer.Option(help="Reviewed records (.jsonl) or a Label Studio JSON export (.json).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics JSON here.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="Records with a 'predictions' block (from preannotate).")] = None,
+    gold: Annotated[Path | None, typer.Option(help="Reviewed records (.jsonl) or a Label Studio JSON export (.json).")] = None,
+    model: Annotated[Path | None, typer.Option(help="A trained model folder (from `toolkit train`).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Labelled data for --model: reviewed/labelled JSONL or a dataset folder.")] = None,
+    split: Annotated[str, typer.Option(help="Split of a dataset folder given as --data.")] = "test",
+    train: Annotated[Path | None, typer.Option(help="Training data for the TF-IDF baseline (default: the model's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Metrics JSON (predictions mode) or report folder (model mode).")] = None,
 ) -> None:
-    """Score predictions against reviewed labels: accuracy, macro-F1, per-class and topic F1, mention recall."""
+    """Score predictions (--predictions --gold) or a model beside baselines (--model --data --out DIR)."""
+    if model is not None:
+        if data is None or out is None:
+            raise typer.BadParameter("--model needs --data and --out (the report folder)")
+        report = evaluate_model(model, data, out, train=train, split=split)
+        table = Table(title=f"{report['model_version']} on {report['n']} units")
+        for column in ("task", "metric", "model", "rules", "tfidf"):
+            table.add_column(column)
+        for task, metrics in report["systems"]["model"].items():
+            metric = "macro_f1"
+            cells = [report["systems"][s].get(task, {}).get(metric) for s in ("model", "rules", "tfidf")]
+            table.add_row(task, metric, *("-" if c is None else f"{c:.3f}" for c in cells))
+        Console().print(table)
+        Console().print(f"report -> {out / 'report.md'}")
+        return
+    if predictions is None or gold is None:
+        raise typer.BadParameter("give --predictions and --gold, or --model, --data and --out")
     report = evaluate_predictions(read_records(predictions), load_gold(gold))
     print_report(report, Console())
     if out is not None:

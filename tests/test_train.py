@@ -1,0 +1,214 @@
+"""Training mechanics on a tiny randomly initialised BERT (no download)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.errors import ConfigError, InputError, ModelError
+from toolkit.evaluate.report import evaluate_model, expected_calibration_error
+from toolkit.labels import load_schema
+from toolkit.train.config import TrainConfig, load_train_config
+from toolkit.train.data import build_dataset, chnsenticorp_examples, finfe_examples, split_by_article
+from toolkit.train.model import TextClassifier
+from toolkit.train.trainer import Trainer, masked_loss, tune_thresholds
+
+REVIEWED = "examples/reviewed.jsonl"
+runner = CliRunner()
+
+
+def tiny(tmp_path, **overrides):
+    data = {
+        "random_init": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+        "max_length": 64, "batch_size": 8, "lr": 0.005, "epochs": 3, "warmup_ratio": 0.0, "seed": 7,
+        "data": {"train": [{"format": "reviewed", "path": REVIEWED}], "dev": [{"format": "reviewed", "path": REVIEWED}]},
+    }
+    data.update(overrides)
+    return TrainConfig.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    result = Trainer(tiny(out), out, show_progress=False).train()
+    return out, result
+
+
+def test_loss_goes_down_and_folders_are_written(trained):
+    out, result = trained
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    for name in ("model-best", "model-final", "checkpoint/model"):
+        folder = out / name
+        assert (folder / "model.safetensors").is_file() and (folder / "toolkit_model.json").is_file()
+    card = (out / "model-final" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Data lineage" in card and "examples/reviewed.jsonl" in card and "sha256" in card
+    metrics = json.loads((out / "model-final" / "training_metrics.json").read_text())
+    assert metrics["train_examples_per_second"] > 0 and metrics["peak_memory_mb"] > 0
+
+
+def test_one_call_loads_a_saved_model(trained):
+    out, _ = trained
+    clf = TextClassifier.load(out / "model-best")
+    one = clf.predict("小米汽车交付创新高。")
+    assert set(one) == {"sentiment", "stance", "topics"}
+    assert one["sentiment"] in ("positive", "neutral", "negative") and isinstance(one["topics"], list)
+    probs = clf.predict_proba(["小米汽车交付创新高。", "華為銷量增長"])
+    assert probs["sentiment"].shape == (2, 3) and np.allclose(probs["sentiment"].sum(1), 1, atol=1e-5)
+    assert probs["topics"].shape == (2, 7)
+
+
+def test_training_is_deterministic_given_the_seed(trained, tmp_path):
+    out, _ = trained
+    again = Trainer(tiny(tmp_path), tmp_path, show_progress=False).train()
+    first = TextClassifier.load(out / "model-final").model_version
+    assert TextClassifier.load(again.final_dir).model_version == first
+
+
+def test_resume_continues_an_interrupted_run(trained, tmp_path):
+    out, result = trained
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    resumed = Trainer(tiny(copy, epochs=4), copy, show_progress=False).train(resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[:3] == result.history
+    with pytest.raises(InputError, match="nothing to resume"):
+        Trainer(tiny(tmp_path / "fresh"), tmp_path / "fresh", show_progress=False).train(resume=True)
+
+
+def test_evaluate_writes_every_report_file(trained, tmp_path):
+    out, _ = trained
+    report = evaluate_model(out / "model-best", REVIEWED, tmp_path / "report")
+    for name in ("metrics.json", "report.md", "confusion.json", "confusion_sentiment.png", "confusion_stance.png",
+                 "reliability.png"):
+        assert (tmp_path / "report" / name).is_file(), name
+    assert set(report["systems"]) == {"model", "rules", "tfidf"}
+    assert {"sentiment", "stance", "topics"} <= set(report["systems"]["tfidf"])
+    assert 0 <= report["calibration"]["sentiment"]["ece"] <= 1
+    assert "| sentiment | macro_f1 |" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
+
+def test_dataset_build_splits_by_article(tmp_path):
+    manifest = build_dataset([REVIEWED], tmp_path / "ds", ratios=(0.6, 0.2, 0.2), seed=3)
+    splits = manifest["splits"]
+    seen = [a for s in splits.values() for a in s["articles"]]
+    assert len(seen) == len(set(seen)) == 5
+    assert sum(s["units"] for s in splits.values()) == 38
+    assert manifest["sources"][0]["sha256"] and manifest["adjudication_policy"] == "majority"
+    from datasets import load_from_disk
+
+    ds = load_from_disk(str(tmp_path / "ds"))
+    assert set(ds) == {"train", "dev", "test"}
+    cfg = tiny(tmp_path, epochs=1, data={"train": [{"format": "dataset", "path": str(tmp_path / "ds")}],
+                                         "dev": [{"format": "dataset", "path": str(tmp_path / "ds"), "split": "dev"}]})
+    assert Trainer(cfg, tmp_path / "m", show_progress=False).train().final_dir.is_dir()
+
+
+def test_split_is_seeded_and_never_shares_an_article():
+    rows = [{"article_id": f"a{i % 7}", "id": i} for i in range(70)]
+    first = split_by_article(rows, (0.7, 0.15, 0.15), seed=1)
+    assert first == split_by_article(rows, (0.7, 0.15, 0.15), seed=1)
+    articles = [{r["article_id"] for r in part} for part in first.values()]
+    assert not (articles[0] & articles[1]) and not (articles[0] & articles[2]) and not (articles[1] & articles[2])
+    with pytest.raises(ValueError, match="summing to 1"):
+        split_by_article(rows, (0.5, 0.5, 0.5), seed=1)
+
+
+def test_masked_loss_skips_missing_fields():
+    tasks = [{"name": "sentiment", "kind": "single", "labels": ["p", "n"]},
+             {"name": "topics", "kind": "multi", "labels": ["a", "b"]}]
+    logits = {"sentiment": torch.tensor([[2.0, 0.0], [0.0, 2.0]], requires_grad=True),
+              "topics": torch.tensor([[5.0, -5.0], [0.0, 0.0]], requires_grad=True)}
+    batch = {"sentiment": torch.tensor([0, -1]), "topics": torch.tensor([[1.0, 0.0], [1.0, 1.0]]),
+             "topics_mask": torch.tensor([1, 0])}
+    loss, parts = masked_loss(logits, batch, tasks)
+    expected_ce = float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0]]), torch.tensor([0])))
+    assert parts["sentiment"] == pytest.approx(expected_ce)
+    # only the first record counts for topics: BCE(5, 1) and BCE(-5, 0), both log(1 + e^-5)
+    assert parts["topics"] == pytest.approx(float(np.log1p(np.exp(-5.0))), rel=1e-5)
+    loss.backward()
+    assert torch.all(logits["sentiment"].grad[1] == 0) and torch.all(logits["topics"].grad[1] == 0)
+
+    none_labelled = {"sentiment": torch.tensor([-1, -1]), "topics": batch["topics"], "topics_mask": torch.tensor([0, 0])}
+    loss, parts = masked_loss(logits, none_labelled, tasks)
+    assert parts == {} and float(loss) == 0.0 and not loss.requires_grad
+
+
+def test_threshold_tuning_on_a_constructed_case():
+    probs = np.array([[0.9, 0.2], [0.7, 0.1], [0.35, 0.3], [0.3, 0.05], [0.1, 0.6]])
+    truth = np.array([[1, 0], [1, 0], [1, 0], [0, 0], [0, 0]])
+    thresholds = tune_thresholds(probs, truth, ["a", "b"])
+    # "a": positives at 0.9, 0.7, 0.35 and a negative at 0.3 -> any threshold in (0.3, 0.35] is perfect
+    assert thresholds["a"] == pytest.approx(0.35)
+    assert thresholds["b"] == 0.5  # no positives: default
+
+
+def test_ece_of_a_perfectly_calibrated_case():
+    probs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    assert expected_calibration_error(probs, np.array([0, 1, 0]))[0] == pytest.approx(0.0)
+    assert expected_calibration_error(probs, np.array([1, 0, 1]))[0] == pytest.approx(1.0)
+
+
+def test_foreign_corrupt_and_pickle_model_folders(trained, tmp_path):
+    out, _ = trained
+    with pytest.raises(ModelError, match="not a toolkit model folder"):
+        TextClassifier.load(tmp_path)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(out / "model-best", corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="corrupt weights"):
+        TextClassifier.load(corrupt)
+    pickled = tmp_path / "pickled"
+    shutil.copytree(out / "model-best", pickled)
+    state = TextClassifier.load(out / "model-best").model.state_dict()
+    (pickled / "model.safetensors").unlink()
+    torch.save(state, pickled / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="pickle weights"):
+        TextClassifier.load(pickled)
+    assert TextClassifier.load(pickled, allow_pickle=True).predict("小米。")["sentiment"]
+
+
+def test_sentiment_only_sources_mask_the_other_fields(tmp_path):
+    schema = load_schema()
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("label\ttext_a\n1\t房间干净,服务很好\n0\t太吵了\n", encoding="utf-8")
+    rows = chnsenticorp_examples(tsv, schema)
+    assert [r["sentiment"] for r in rows] == [0, 2] and all(r["stance"] == -1 and r["topics_mask"] == 0 for r in rows)
+    finfe = tmp_path / "f.json"
+    finfe.write_text(json.dumps([["明天大涨", "1"], ["一般般", "0.5"], ["割肉了", "0"], ["坏行", "=-D310"]]), encoding="utf-8")
+    assert [r["sentiment"] for r in finfe_examples(finfe, schema)] == [0, 1, 2]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a\tb\n", encoding="utf-8")
+    with pytest.raises(InputError, match="label<TAB>text_a"):
+        chnsenticorp_examples(bad, schema)
+
+
+def test_config_errors_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 0\ndata: {train: []}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path)
+    message = str(info.value)
+    assert "epochs" in message and "data.train" in message
+    path.write_text("data: {train: [{format: reviewed, path: x.jsonl}]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="exactly one of `model`"):
+        load_train_config(path)
+    cfg = load_train_config("configs/tiny.yaml", {"lr": "2e-5", "random_init.hidden_size": "16"})
+    assert cfg.lr == 2e-5 and cfg.random_init.hidden_size == 16
+
+
+def test_train_and_evaluate_commands(tmp_path):
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--config", "configs/tiny.yaml", "--out", str(out), "-q", "--set", "epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert "override epochs = 1" in result.output and (out / "model-final" / "MODEL_CARD.md").is_file()
+    result = runner.invoke(app, ["evaluate", "--model", str(out / "model-final"), "--data", REVIEWED,
+                                 "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.md").is_file()
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path), "--data", REVIEWED, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "not a toolkit model folder" in result.output

@@ -1,0 +1,1 @@
+"""Fine-tune a small pretrained encoder with sentiment, stance and topic heads."""

@@ -1,0 +1,86 @@
+"""MODEL_CARD.md: what a saved model is, what it was trained on and how well it did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.train.data import sha256
+
+if TYPE_CHECKING:
+    from toolkit.train.config import TrainConfig
+    from toolkit.train.model import TextClassifier
+
+
+def _lineage(config: TrainConfig) -> list[str]:
+    lines = []
+    for split in ("train", "dev", "test"):
+        for source in getattr(config.data, split):
+            path = Path(source.path)
+            if path.is_dir() and (path / "manifest.json").is_file():
+                manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+                for origin in manifest.get("sources", []):
+                    lines.append(f"| {split} | dataset `{path.name}` ({source.split or 'train'}) ← `{origin['path']}` | "
+                                 f"`{origin['sha256'][:16]}` |")
+                agreement = manifest.get("agreement")
+                if agreement:
+                    lines.append(f"| | annotator agreement (Cohen's κ) | {agreement} |")
+            elif path.is_file():
+                lines.append(f"| {split} | {source.format} `{path}` (weight {source.weight}) | `{sha256(path)[:16]}` |")
+    return lines
+
+
+def model_card(clf: TextClassifier, extra: dict[str, Any], config: TrainConfig, config_path: str | None) -> str:
+    tasks = ", ".join(f"{t['name']} ({'/'.join(t['labels'])})" for t in clf.tasks)
+    history = extra.get("history", [])
+    rows = "\n".join(
+        f"| {h['epoch']} | {h['step']} | {h['train_loss']:.4f} | "
+        + ", ".join(f"{k} {v:.3f}" for k, v in h["dev"].items()) + " |"
+        for h in history if h.get("train_loss") is not None
+    )
+    dist = "\n".join(f"- {task}: {counts}" for task, counts in extra.get("train_distribution", {}).items())
+    thresholds = json.dumps(clf.meta.get("thresholds", {}), ensure_ascii=False)
+    return f"""# Model card: {clf.model_version}
+
+Multi-task classifier for Chinese financial and tech news units, trained with `toolkit train`
+{f"(config `{config_path}`)" if config_path else ""}.
+
+- **Tasks**: {tasks}
+- **Encoder**: `{clf.meta.get('encoder')}`, {clf.meta['pooling']} pooling, text prefix `{clf.meta['text_prefix']!r}`,
+  max length {clf.meta['max_length']}
+- **Load**: `TextClassifier.load(folder)` (weights in `model.safetensors`)
+
+## Data lineage
+
+| split | source | sha256 |
+|---|---|---|
+{chr(10).join(_lineage(config))}
+
+Training examples: {extra.get('train_examples')}; dev examples: {extra.get('dev_examples')}.
+Label distribution (train):
+{dist}
+
+## Hyper-parameters
+
+```json
+{json.dumps({k: v for k, v in extra.get('config', {}).items() if k != 'data'}, indent=2)}
+```
+
+## Training
+
+| epoch | step | train loss | dev metrics |
+|---|---|---|---|
+{rows}
+
+Best dev score (mean of per-task macro-F1 / topic micro-F1): {extra.get('best_dev_score')}.
+Training time {extra.get('train_seconds')} s, {extra.get('train_examples_per_second')} examples/s,
+peak memory {extra.get('peak_memory_mb')} MB. Topic thresholds tuned on dev: `{thresholds}`.
+
+## Known limits
+
+- Trained on few articles; scores on other companies, other news sources or other years will be lower.
+- Labels follow `labels/schema.yaml`; stance is read for an investor in the followed company only.
+- Sentiment-only sources (ChnSentiCorp, FinFE) teach review/forum tone, not news tone.
+- Probabilities are not calibrated beyond training; check the reliability diagram of `toolkit evaluate`.
+"""

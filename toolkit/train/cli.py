@@ -1,0 +1,65 @@
+"""``toolkit dataset build`` and ``toolkit train``: thin commands over the training API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from toolkit.errors import ConfigError
+from toolkit.train.config import load_train_config
+from toolkit.train.data import build_dataset
+from toolkit.train.trainer import Trainer
+
+dataset_app = typer.Typer(help="Build train/dev/test datasets from reviewed records.", no_args_is_help=True)
+console = Console()
+
+
+@dataset_app.command("build")
+def dataset_build(
+    reviewed: Annotated[list[Path], typer.Argument(help="Reviewed records (.jsonl/.parquet) or Label Studio exports (.json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the saved DatasetDict and manifest.json.")],
+    ratios: Annotated[tuple[float, float, float], typer.Option(help="train dev test shares (split by article).")] = (0.8, 0.1, 0.1),
+    seed: Annotated[int, typer.Option(help="Seed of the article shuffle.")] = 13,
+    policy: Annotated[str, typer.Option(help="Adjudication policy for disagreements: majority, priority, drop.")] = "majority",
+) -> None:
+    """Split reviewed sentences by article into a datasets.DatasetDict with a manifest."""
+    manifest = build_dataset(reviewed, out, ratios=ratios, seed=seed, policy=policy)  # type: ignore[arg-type]
+    table = Table(title=f"dataset -> {out}")
+    for column in ("split", "units", "articles"):
+        table.add_column(column)
+    for name, split in manifest["splits"].items():
+        table.add_row(name, str(split["units"]), str(len(split["articles"])))
+    console.print(table)
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like key.path=value")
+        key, value = pair.split("=", 1)
+        out[key.removeprefix("--")] = value
+    return out
+
+
+def train_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training config YAML (see configs/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model-best/, model-final/, checkpoint/).")] = Path("build/model"),
+    resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: --set lr=2e-5 (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune the encoder with sentiment, stance and topic heads from a YAML config."""
+    overrides = _overrides(set_ or [])
+    for key, value in overrides.items():
+        console.print(f"override {key} = {value}")
+    cfg = load_train_config(config, overrides)
+    result = Trainer(cfg, out, config_path=str(config), show_progress=not quiet).train(resume=resume)
+    for entry in result.history:
+        dev = ", ".join(f"{k} {v:.3f}" for k, v in entry["dev"].items())
+        console.print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}  dev: {dev or '-'}")
+    console.print(f"model-best -> {result.best_dir}\nmodel-final -> {result.final_dir}")

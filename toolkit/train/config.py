@@ -1,0 +1,117 @@
+"""Training settings: one YAML file validated with pydantic, plus dotted command-line overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from toolkit.errors import ConfigError
+
+Format = Literal["dataset", "reviewed", "chnsenticorp", "finfe"]
+
+
+class Source(BaseModel):
+    """Where examples come from. ``dataset`` reads a split of a saved DatasetDict (``toolkit dataset build``);
+    ``reviewed`` reads reviewed records; ``chnsenticorp`` (TSV ``label\\ttext_a``) and ``finfe`` (JSON
+    ``[text, "0"|"0.5"|"1"]``) are sentiment-only, their stance and topics masked. ``weight`` resamples the
+    source (0.5 keeps half, 2 repeats it); ``limit`` keeps the first N."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Format
+    path: Path
+    split: str | None = None
+    weight: float = Field(1.0, gt=0)
+    limit: int | None = Field(None, gt=0)
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train: list[Source] = Field(min_length=1)
+    dev: list[Source] = Field(default_factory=list)
+    test: list[Source] = Field(default_factory=list)
+
+
+class RandomEncoder(BaseModel):
+    """A small randomly initialised BERT (tests, smoke runs): no download, vocabulary from the training texts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden_size: int = 32
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    intermediate_size: int = 64
+    max_position_embeddings: int = 512
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(None, description="local path or hub id of the pretrained encoder")
+    random_init: RandomEncoder | None = None
+    pooling: Literal["mean", "cls"] = "mean"
+    text_prefix: str = ""
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-5, gt=0)
+    head_lr: float | None = Field(None, gt=0, description="learning rate of the heads (default: lr)")
+    epochs: int = Field(3, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimiser steps")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    grad_accumulation: int = Field(1, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    seed: int = 13
+    class_weights: Literal["none", "balanced"] = "none"
+    early_stopping_patience: int | None = Field(None, ge=1)
+    tasks: list[str] | None = Field(None, description="heads to train (default: every task of the schema)")
+    data: DataConfig
+
+    @model_validator(mode="after")
+    def _one_encoder(self) -> TrainConfig:
+        if (self.model is None) == (self.random_init is None):
+            raise ValueError("give exactly one of `model` (pretrained path or hub id) and `random_init`")
+        return self
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    target = data
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
+    target[keys[-1]] = value
+
+
+def load_train_config(path: str | Path, overrides: dict[str, str] | None = None) -> TrainConfig:
+    """Read a YAML config; ``overrides`` like ``{"training.lr": "2e-5"}`` are parsed as YAML values.
+
+    Relative paths in ``data`` are resolved against the config file's folder's parent (the repo root for
+    files in ``configs/``) when they exist there, else against the working directory.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    for dotted, raw in (overrides or {}).items():
+        _set_dotted(data, dotted, yaml.safe_load(raw))
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path}: invalid training config:\n  " + "\n  ".join(lines)) from None
+    base = path.resolve().parent.parent
+    for split in (config.data.train, config.data.dev, config.data.test):
+        for source in split:
+            if not source.path.is_absolute() and not source.path.exists() and (base / source.path).exists():
+                source.path = base / source.path
+    if config.model and not Path(config.model).exists() and (base / config.model).exists():
+        config.model = str(base / config.model)
+    return config

@@ -1,0 +1,332 @@
+"""The training loop (setfit-style: the model owns predict/save/load, the trainer owns the loop).
+
+Per epoch: shuffled batches (seeded per epoch, so a resumed run sees the same order), a loss that skips the
+fields a record lacks, a dev evaluation, a checkpoint (model, optimiser, scheduler, RNG) in
+``<out>/checkpoint`` for ``--resume``, and ``model-best`` when dev macro-F1 improves. ``model-final`` is
+always written at the end. Topic thresholds are tuned on dev before a model is saved.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import TextColumn
+
+from toolkit.errors import ConfigError, InputError
+from toolkit.evaluate.metrics import multi_label_report, single_label_report
+from toolkit.labels import LabelSchema, load_schema
+from toolkit.progress import progress_bar
+from toolkit.train.card import model_card
+from toolkit.train.config import TrainConfig
+from toolkit.train.data import MISSING, distribution, source_examples
+from toolkit.train.model import TextClassifier, load_encoder, random_encoder
+
+CHECKPOINT = "checkpoint"
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def masked_loss(
+    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], tasks: Sequence[dict[str, Any]],
+    class_weights: dict[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum of per-task losses over the records that have that task's label.
+
+    Single-choice: cross-entropy with -1 targets ignored. Multi-choice: per-label BCE averaged over labels,
+    then over records whose mask is 1. A task with no labelled record in the batch adds nothing.
+    """
+    total = torch.zeros((), dtype=torch.float32)
+    parts: dict[str, float] = {}
+    for task in tasks:
+        name, out = task["name"], logits[task["name"]]
+        if task["kind"] == "single":
+            target = batch[name]
+            if not (target != MISSING).any():
+                continue
+            weight = class_weights.get(name) if class_weights else None
+            loss = F.cross_entropy(out, target, weight=weight, ignore_index=MISSING)
+        else:
+            mask = batch[f"{name}_mask"].float()
+            if mask.sum() == 0:
+                continue
+            per_record = F.binary_cross_entropy_with_logits(out, batch[name], reduction="none").mean(-1)
+            loss = (per_record * mask).sum() / mask.sum()
+        total = total + loss
+        parts[name] = float(loss.detach())
+    return total, parts
+
+
+def tune_thresholds(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """Per label, the threshold on the grid 0.05…0.95 with the best F1 on (probs, truth); 0.5 without positives.
+
+    Ties go to the threshold closest to 0.5.
+    """
+    out = {}
+    for j, label in enumerate(labels):
+        y = truth[:, j] > 0.5
+        if not y.any():
+            out[label] = 0.5
+            continue
+        best = max(
+            THRESHOLD_GRID,
+            key=lambda t: (_f1(y, probs[:, j] >= t), -abs(t - 0.5)),
+        )
+        out[label] = float(best)
+    return out
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float((y & pred).sum())
+    return 2 * tp / (y.sum() + pred.sum()) if (y.sum() + pred.sum()) else 0.0
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best_dir: Path | None
+    final_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float | None = None
+
+
+class Trainer:
+    """Fits a :class:`TextClassifier` from a :class:`TrainConfig`; ``train()`` writes the model folders."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, *, schema: LabelSchema | None = None,
+                 config_path: str | None = None, show_progress: bool = True) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.schema = schema or load_schema()
+        self.config_path = config_path
+        self.show_progress = show_progress
+
+    # -- data ---------------------------------------------------------------------------------------
+    def _examples(self, split: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for i, source in enumerate(getattr(self.config.data, split)):
+            rows.extend(source_examples(source, self.schema, seed=self.config.seed + i))
+        return rows
+
+    def _batches(self, clf: TextClassifier, rows: list[dict[str, Any]], order: Sequence[int], size: int) -> Iterator[dict[str, torch.Tensor]]:
+        for start in range(0, len(order), size):
+            chunk = [rows[i] for i in order[start : start + size]]
+            batch = dict(clf.encode([r["text"] for r in chunk]))
+            for task in clf.tasks:
+                name = task["name"]
+                if task["kind"] == "single":
+                    batch[name] = torch.tensor([r[name] for r in chunk], dtype=torch.long)
+                else:
+                    batch[name] = torch.tensor([r[name] for r in chunk], dtype=torch.float32)
+                    batch[f"{name}_mask"] = torch.tensor([r[f"{name}_mask"] for r in chunk], dtype=torch.long)
+            yield batch
+
+    # -- evaluation -----------------------------------------------------------------------------------
+    def evaluate(self, clf: TextClassifier, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Dev metrics: macro-F1 per single-choice task, micro-F1 for multi-choice, and their mean (``score``)."""
+        if not rows:
+            return {}
+        probs = clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size)
+        metrics: dict[str, Any] = {}
+        scores = []
+        for task in clf.tasks:
+            name, labels = task["name"], task["labels"]
+            if task["kind"] == "single":
+                keep = [i for i, r in enumerate(rows) if r[name] != MISSING]
+                if not keep:
+                    continue
+                report = single_label_report([labels[rows[i][name]] for i in keep],
+                                             [labels[int(probs[name][i].argmax())] for i in keep], labels=labels)
+                metrics[name] = report["macro_f1"]
+            else:
+                keep = [i for i, r in enumerate(rows) if r[f"{name}_mask"]]
+                if not keep:
+                    continue
+                thresholds = clf.meta["thresholds"][name]
+                truth = [[lab for lab, v in zip(labels, rows[i][name]) if v] for i in keep]
+                pred = [[lab for lab, p in zip(labels, probs[name][i]) if p >= thresholds[lab]] for i in keep]
+                metrics[name] = multi_label_report(truth, pred, labels=labels)["micro_f1"]
+            scores.append(metrics[name])
+        metrics["score"] = float(np.mean(scores)) if scores else 0.0
+        return metrics
+
+    def _tune(self, clf: TextClassifier, dev: list[dict[str, Any]]) -> None:
+        for task in clf.tasks:
+            if task["kind"] != "multi":
+                continue
+            name = task["name"]
+            keep = [r for r in dev if r[f"{name}_mask"]]
+            if keep:
+                probs = clf.predict_proba([r["text"] for r in keep], batch_size=self.config.eval_batch_size)[name]
+                clf.meta["thresholds"][name] = tune_thresholds(probs, np.array([r[name] for r in keep]), task["labels"])
+
+    # -- model ------------------------------------------------------------------------------------------
+    def _new_classifier(self, train: list[dict[str, Any]]) -> TextClassifier:
+        cfg = self.config
+        tasks = cfg.tasks or list(self.schema.task_names)
+        unknown = sorted(set(tasks) - set(self.schema.task_names))
+        if unknown:
+            raise ConfigError(f"tasks names unknown tasks: {', '.join(unknown)}")
+        torch.manual_seed(cfg.seed)
+        if cfg.model:
+            encoder, tokenizer = load_encoder(cfg.model)
+        else:
+            encoder, tokenizer = random_encoder(cfg.random_init, (r["text"] for r in train), cfg.max_length)
+        clf = TextClassifier.create(self.schema, tasks, encoder=encoder, tokenizer=tokenizer, pooling=cfg.pooling,
+                                    text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout)
+        clf.meta["model_name"] = Path(cfg.model).name if cfg.model else "random"
+        clf.meta["encoder"] = cfg.model or "random_init"
+        return clf
+
+    def _class_weights(self, train: list[dict[str, Any]], clf: TextClassifier) -> dict[str, torch.Tensor] | None:
+        if self.config.class_weights == "none":
+            return None
+        weights = {}
+        for task in clf.tasks:
+            if task["kind"] == "single":
+                counts = np.bincount([r[task["name"]] for r in train if r[task["name"]] != MISSING],
+                                     minlength=len(task["labels"])).astype(float)
+                w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+                weights[task["name"]] = torch.tensor(w, dtype=torch.float32)
+        return weights
+
+    def _optimizer(self, clf: TextClassifier, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        decay, no_decay = [], []
+        for name, param in clf.model.named_parameters():
+            (no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith("bias") else decay).append(param)
+        head_params = {id(p) for p in clf.model.heads.parameters()}
+        groups = []
+        for params, wd in ((decay, cfg.weight_decay), (no_decay, 0.0)):
+            for is_head in (False, True):
+                chosen = [p for p in params if (id(p) in head_params) == is_head]
+                if chosen:
+                    groups.append({"params": chosen, "weight_decay": wd,
+                                   "lr": (cfg.head_lr or cfg.lr) if is_head else cfg.lr})
+        optimizer = torch.optim.AdamW(groups)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        return optimizer, scheduler
+
+    def _save_checkpoint(self, clf: TextClassifier, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+        folder = self.out_dir / CHECKPOINT
+        tmp = self.out_dir / f"{CHECKPOINT}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        clf.save(tmp / "model")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                    "python_rng": random.getstate()}, tmp / "optimizer.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+
+    def _save_model(self, clf: TextClassifier, name: str, extra: dict[str, Any]) -> Path:
+        folder = self.out_dir / name
+        shutil.rmtree(folder, ignore_errors=True)
+        return clf.save(folder, card=model_card(clf, extra, self.config, self.config_path), extra={"training_metrics.json": extra})
+
+    # -- loop ---------------------------------------------------------------------------------------------
+    def train(self, *, resume: bool = False) -> TrainResult:
+        cfg = self.config
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        train, dev = self._examples("train"), self._examples("dev")
+        if not train:
+            raise InputError("the training sources hold no labelled examples")
+        checkpoint = self.out_dir / CHECKPOINT
+        state: dict[str, Any] = {"epoch": 0, "step": 0, "best_score": None, "history": [], "patience": 0,
+                                 "seconds": 0.0, "examples": 0}
+        if resume:
+            if not (checkpoint / "trainer_state.json").is_file():
+                raise InputError(f"{checkpoint}: nothing to resume (no checkpoint from an earlier run)")
+            clf = TextClassifier.load(checkpoint / "model")
+            clf.model.dropout.p = cfg.dropout
+            state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        else:
+            clf = self._new_classifier(train)
+        steps_per_epoch = max(1, -(-len(train) // (cfg.batch_size * cfg.grad_accumulation)))
+        total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
+        optimizer, scheduler = self._optimizer(clf, total_steps)
+        if resume:
+            saved = torch.load(checkpoint / "optimizer.pt", weights_only=False)
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["torch_rng"])
+            np.random.set_state(saved["numpy_rng"])
+            random.setstate(saved["python_rng"])
+        weights = self._class_weights(train, clf)
+        meta = {"train_distribution": distribution(train, self.schema), "train_examples": len(train),
+                "dev_examples": len(dev)}
+        result = TrainResult(self.out_dir, None, self.out_dir / "model-final")
+        columns = (TextColumn("loss {task.fields[loss]}"), TextColumn("dev {task.fields[dev]}"))
+        try:
+            with progress_bar(*columns, disable=not self.show_progress) as bar:
+                job = bar.add_task("train", total=total_steps, completed=state["step"], loss="-", dev="-")
+                for epoch in range(state["epoch"], cfg.epochs):
+                    if state["step"] >= total_steps or state["patience"] >= (cfg.early_stopping_patience or 10**9):
+                        break
+                    clf.model.train()
+                    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed + epoch)).tolist()
+                    started, losses = time.perf_counter(), []
+                    optimizer.zero_grad()
+                    for i, batch in enumerate(self._batches(clf, train, order, cfg.batch_size), start=1):
+                        loss, _ = masked_loss(clf.model(batch["input_ids"], batch["attention_mask"]), batch, clf.tasks, weights)
+                        if loss.requires_grad:
+                            (loss / cfg.grad_accumulation).backward()
+                        losses.append(float(loss.detach()))
+                        state["examples"] += len(batch["input_ids"])
+                        if i % cfg.grad_accumulation == 0 or i * cfg.batch_size >= len(train):
+                            torch.nn.utils.clip_grad_norm_(clf.model.parameters(), 1.0)
+                            optimizer.step()
+                            scheduler.step()
+                            optimizer.zero_grad()
+                            state["step"] += 1
+                            bar.update(job, advance=1, loss=f"{np.mean(losses[-20:]):.4f}")
+                            if state["step"] >= total_steps:
+                                break
+                    state["seconds"] += time.perf_counter() - started
+                    dev_metrics = self.evaluate(clf, dev)
+                    entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)) if losses else None,
+                             "dev": dev_metrics}
+                    state["history"].append(entry)
+                    state["epoch"] = epoch + 1
+                    score = dev_metrics.get("score")
+                    bar.update(job, dev=f"{score:.3f}" if score is not None else "-")
+                    if score is not None and (state["best_score"] is None or score > state["best_score"]):
+                        state["best_score"], state["patience"] = score, 0
+                        self._tune(clf, dev)
+                        result.best_dir = self._save_model(clf, "model-best", self._extra(meta, state))
+                    else:
+                        state["patience"] += 1
+                    self._save_checkpoint(clf, optimizer, scheduler, state)
+        finally:
+            if state["step"] > 0:
+                self._tune(clf, dev)
+                self._save_model(clf, "model-final", self._extra(meta, state))
+        if result.best_dir is None and (self.out_dir / "model-best").is_dir():
+            result.best_dir = self.out_dir / "model-best"
+        result.history, result.best_score = state["history"], state["best_score"]
+        return result
+
+    def _extra(self, meta: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        seconds = state["seconds"]
+        return {
+            **meta,
+            "history": state["history"],
+            "best_dev_score": state["best_score"],
+            "steps": state["step"],
+            "train_seconds": round(seconds, 1),
+            "train_examples_per_second": round(state["examples"] / seconds, 2) if seconds else None,
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "config": self.config.model_dump(mode="json"),
+        }
