@@ -30,3 +30,14 @@ def isolated_cache(tmp_path_factory):
     mp.setenv("TOOLKIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny randomly initialised model trained for one epoch on the bundled reviewed sample."""
+    from toolkit.train.config import load_train_config
+    from toolkit.train.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    config = load_train_config(ROOT / "configs" / "tiny.yaml", {"epochs": "1"})
+    return Trainer(config, out, show_progress=False).train().final_dir

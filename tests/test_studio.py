@@ -173,3 +173,38 @@ def test_same_version_with_a_changed_prediction_is_updated(studio, records):
         assert len(task.predictions) == 1
         sentiment = next(x for x in task.predictions[0].result if x["from_name"] == "sentiment")
         assert sentiment["value"]["choices"] == ["negative"]
+
+
+def test_ml_backend_serves_live_predictions_to_label_studio(studio, tiny_model, records):
+    """Connect the backend to a real project, retrieve predictions for its tasks, check them via the SDK."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from toolkit.serve.app import create_app
+    from toolkit.serve.backend import ModelBackend
+
+    backend = ModelBackend(tiny_model)
+    port = server.free_port()
+    web = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not web.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        plain = [{k: v for k, v in r.items() if k != "predictions"} for r in records[:6]]
+        summary = push(studio, plain, "backend-test", show_progress=False)
+        studio.sdk.ml.create(project=summary.project_id, url=f"http://127.0.0.1:{port}", title="toolkit",
+                             is_interactive=False)
+        studio.sdk.actions.create(id="retrieve_tasks_predictions", project=summary.project_id,
+                                  selected_items={"all": True, "excluded": []})
+        predictions = studio.sdk.predictions.list(project=summary.project_id)
+        version = backend.model.model_version
+        assert sorted(p.task for p in predictions) == sorted(t.id for t in _tasks(studio, summary.project_id))
+        assert {p.model_version for p in predictions} == {version}
+        assert all({r["from_name"] for r in p.result} >= {"sentiment", "stance"} for p in predictions)
+    finally:
+        web.should_exit = True
+        thread.join(timeout=10)

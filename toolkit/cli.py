@@ -13,6 +13,8 @@ from toolkit.errors import ToolkitError
 from toolkit.annotate.cli import preannotate_command
 from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
+from toolkit.predict.cli import predict_command
+from toolkit.serve.cli import serve_command
 from toolkit.studio import cli as studio_cli
 from toolkit.train.cli import dataset_app, train_command
 from toolkit.progress import stderr
@@ -57,6 +59,8 @@ app.command("preannotate")(preannotate_command)
 app.command("evaluate")(evaluate_command)
 app.add_typer(dataset_app, name="dataset")
 app.command("train")(train_command)
+app.command("predict")(predict_command)
+app.command("serve")(serve_command)
 app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
 

@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.errors import InputError
+from toolkit.ingest import ingest
+from toolkit.io import read_records, write_records
+from toolkit.predict.batch import predict_probs, predict_records
+from toolkit.predict.run import run_predict
+from toolkit.train.model import TextClassifier
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_model):
+    return TextClassifier.load(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory, examples):
+    out = tmp_path_factory.mktemp("s") / "s.jsonl"
+    ingest([examples], out, show_progress=False)
+    return list(read_records(out))
+
+
+def test_length_sorted_batches_match_plain_prediction_in_input_order(clf, sentences):
+    texts = [s["text"] for s in sentences]
+    sorted_ = predict_probs(clf, texts, batch_size=4)
+    plain = clf.predict_proba(texts, batch_size=1)
+    for task in sorted_:
+        assert np.allclose(sorted_[task], plain[task], atol=1e-5)
+
+
+def test_window_size_does_not_change_results(clf, sentences):
+    small = list(predict_records(clf, sentences, window=5, batch_size=3))
+    large = list(predict_records(clf, sentences, window=1000))
+    assert [r["id"] for r in small] == [s["id"] for s in sentences]
+    assert [r["predictions"]["sentiment"]["label"] for r in small] == [r["predictions"]["sentiment"]["label"] for r in large]
+
+
+def test_predict_articles_writes_sentences_and_article_summaries(tiny_model, examples, tmp_path, sentences):
+    out = tmp_path / "p.jsonl"
+    result = run_predict(tiny_model, [examples], out, show_progress=False)
+    records = list(read_records(out))
+    assert result["predicted"] == len(records) == len(sentences)
+    assert [r["id"] for r in records] == [s["id"] for s in sentences]
+    block = records[0]["predictions"]
+    assert block["model_version"] == TextClassifier.load(tiny_model).model_version
+    assert set(block["sentiment"]["scores"]) == {"positive", "neutral", "negative"}
+    articles = {a["article_id"]: a for a in read_records(result["articles"])}
+    assert set(articles) == {s["article_id"] for s in sentences}
+    summary = articles["xiaomi-q3-results"]
+    assert summary["units"] == 15 and sum(summary["sentiment"].values()) == pytest.approx(1.0)
+    assert summary["net_stance"] == pytest.approx(summary["stance"].get("bullish", 0) - summary["stance"].get("risk", 0), abs=1e-3)
+    assert "huawei" in summary["competitors"] and len(summary["top_risks"]) == 5
+    risks = [t["risk"] for t in summary["top_risks"]]
+    assert risks == sorted(risks, reverse=True)
+
+
+def test_resume_skips_ids_already_predicted(tiny_model, tmp_path, sentences):
+    part, full = tmp_path / "part.jsonl", tmp_path / "all.jsonl"
+    write_records(part, sentences[:10])
+    write_records(full, sentences)
+    out = tmp_path / "p.jsonl"
+    run_predict(tiny_model, [part], out, show_progress=False)
+    result = run_predict(tiny_model, [full], out, resume=True, show_progress=False)
+    assert (result["predicted"], result["skipped_existing"]) == (len(sentences) - 10, 10)
+    ids = [r["id"] for r in read_records(out)]
+    assert sorted(ids) == sorted(s["id"] for s in sentences)
+    assert sum(a["units"] for a in read_records(result["articles"])) == len(sentences)
+
+
+def test_csv_and_parquet_outputs(tiny_model, tmp_path, sentences):
+    src = tmp_path / "s.jsonl"
+    write_records(src, sentences)
+    run_predict(tiny_model, [src], tmp_path / "p.parquet", show_progress=False)
+    assert len(list(read_records(tmp_path / "p.parquet"))) == len(sentences)
+    run_predict(tiny_model, [src], tmp_path / "p.csv", show_progress=False)
+    lines = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(sentences) + 1 and "sentiment:positive" in lines[0]
+    with pytest.raises(InputError, match="--resume appends to JSONL"):
+        run_predict(tiny_model, [src], tmp_path / "p.csv", resume=True, show_progress=False)
+
+
+def test_predict_command(tiny_model, examples, tmp_path):
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(examples), "--model", str(tiny_model), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "sentences predicted" in result.output
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["predictions"]

@@ -1,0 +1,1 @@
+"""Batch inference with a trained model: sentence predictions and article summaries."""

@@ -1,0 +1,137 @@
+"""``predict``: articles or sentence records in, predicted sentence records and article summaries out."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.progress import TextColumn
+
+from toolkit.annotate import RulePreannotator
+from toolkit.errors import InputError
+from toolkit.ingest import ingest_articles
+from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
+from toolkit.io import RecordWriter, iter_jsonl, read_records, sidecar_path
+from toolkit.predict.batch import predict_records
+from toolkit.predict.summary import ArticleSummary
+from toolkit.progress import progress_bar
+from toolkit.train.model import TextClassifier
+
+OUTPUT_SUFFIXES = {".jsonl", ".parquet", ".csv"}
+
+
+def _is_sentence_file(path: Path) -> bool:
+    """Sentence-record JSONL/Parquet (from ingest or preannotate) rather than article JSONL."""
+    if path.suffix.lower() == ".parquet":
+        return True
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return False
+    first = next((obj for _, obj in iter_jsonl(path) if isinstance(obj, dict)), None)
+    return first is not None and ("start" in first or "text_norm" in first or "predictions" in first)
+
+
+def input_records(inputs: Iterable[str | Path], skipped: list[Skipped]) -> Iterator[dict[str, Any]]:
+    """Sentence records from sentence files as they are, and from articles through ingest."""
+    files = discover(inputs)
+    articles: list[Path] = []
+    for path in files:
+        if _is_sentence_file(path):
+            yield from read_records(path)
+        else:
+            articles.append(path)
+    raws: list[RawArticle] = []
+    for item in read_sources(articles):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+        else:
+            raws.append(item)
+    for _, records in ingest_articles(raws):
+        yield from records
+
+
+def _resume_from(out: Path, summary: ArticleSummary) -> set[str]:
+    """Ids already predicted in ``out``; their predictions go into ``summary`` so it covers the whole file."""
+    if not out.exists():
+        return set()
+    done = set()
+    for record in read_records(out):
+        done.add(str(record["id"]))
+        summary.add(record)
+    return done
+
+
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    p = record["predictions"]
+    row = {k: record.get(k) for k in ("id", "article_id", "index", "text")}
+    for task, block in p.items():
+        if isinstance(block, dict) and "scores" in block:
+            row[task] = block["label"] if "label" in block else "|".join(block["labels"])
+            row.update({f"{task}:{k}": round(v, 4) for k, v in block["scores"].items()})
+    row["competitors"] = "|".join(sorted({m["entity"] for m in p.get("competitors", [])}))
+    row["model_version"] = p["model_version"]
+    return row
+
+
+def run_predict(
+    model_dir: str | Path, inputs: Iterable[str | Path], out: str | Path, *, resume: bool = False,
+    batch_size: int = 64, window: int = 2048, show_progress: bool = True,
+) -> dict[str, Any]:
+    out = Path(out)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"{out}: output must end in .jsonl, .parquet or .csv")
+    if resume and out.suffix.lower() != ".jsonl":
+        raise InputError(f"{out}: --resume appends to JSONL output only; use a .jsonl --out")
+    clf = TextClassifier.load(model_dir)
+    summary = ArticleSummary()
+    done = _resume_from(out, summary) if resume else set()
+    skipped: list[Skipped] = []
+    records = (r for r in input_records(inputs, skipped) if str(r["id"]) not in done)
+    count = 0
+    columns = (TextColumn("{task.fields[rate]} sentences/s"),)
+    with progress_bar(*columns, disable=not show_progress) as bar:
+        job = bar.add_task("predict", total=None, rate="-")
+        predicted = predict_records(clf, records, batch_size=batch_size, window=window, mentions=RulePreannotator())
+        for record in _write(out, predicted, append=bool(done)):
+            summary.add(record)
+            count += 1
+            if count % 256 == 0:
+                elapsed = bar.tasks[0].elapsed or 1e-9
+                bar.update(job, completed=count, rate=f"{count / elapsed:,.0f}")
+        bar.update(job, completed=count)
+    articles_path = sidecar_path(out, "articles")
+    with RecordWriter(articles_path) as writer:
+        for article in summary.records():
+            writer.write(article)
+    return {"predicted": count, "skipped_existing": len(done), "skipped_inputs": skipped,
+            "articles": articles_path, "out": out, "model_version": clf.model_version}
+
+
+def _write(out: Path, records: Iterable[dict[str, Any]], *, append: bool) -> Iterator[dict[str, Any]]:
+    """Write records as they stream by (JSONL, CSV) or at the end (Parquet), yielding each once written;
+    ``append`` adds to an existing JSONL file (``--resume``)."""
+    suffix = out.suffix.lower()
+    if suffix == ".parquet" or (suffix == ".jsonl" and not append):
+        with RecordWriter(out) as writer:
+            for record in records:
+                writer.write(record)
+                yield record
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".jsonl":
+        with out.open("a", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                yield record
+        return
+    writer = None
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        for record in records:
+            row = _csv_row(record)
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            yield record

@@ -1,0 +1,1 @@
+"""Label Studio ML backend: live pre-annotation from a trained model."""

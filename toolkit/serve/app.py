@@ -1,0 +1,92 @@
+"""The web layer: one route per verb; it parses JSON and delegates to :class:`ModelBackend`."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit.errors import ModelError
+from toolkit.serve.backend import BadRequest, ModelBackend
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+KNOWN_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING"}
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    tasks: list[dict[str, Any]] = Field(max_length=10_000)
+    label_config: str = Field(min_length=1)
+    project: str | int | None = None
+    params: dict[str, Any] | None = None
+
+
+class SetupRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    project: str | int | None = None
+    schema_: str | None = Field(None, alias="schema")
+    hostname: str | None = None
+    access_token: str | None = None
+
+
+class WebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str
+
+
+def create_app(backend: ModelBackend, *, username: str | None = None, password: str | None = None,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> FastAPI:
+    app = FastAPI(title="toolkit ML backend", version="1")
+    security = HTTPBasic(auto_error=False)
+
+    def authorised(credentials: HTTPBasicCredentials | None = Depends(security)) -> None:
+        if username is None:
+            return
+        if credentials is None or not (
+            secrets.compare_digest(credentials.username, username) and secrets.compare_digest(credentials.password, password or "")
+        ):
+            raise HTTPException(401, "basic auth required", headers={"WWW-Authenticate": "Basic"})
+
+    @app.middleware("http")
+    async def limit_size(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
+            return JSONResponse({"detail": f"request body over {max_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=400)
+
+    @app.exception_handler(ModelError)
+    async def model_error(_: Request, exc: ModelError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=503)
+
+    @app.get("/health")
+    @app.get("/")
+    def health() -> dict[str, Any]:
+        return {"status": "UP", "model_class": "toolkit.ModelBackend"}
+
+    @app.post("/setup", dependencies=[Depends(authorised)])
+    def setup(request: SetupRequest) -> dict[str, Any]:
+        return backend.setup(request.model_dump(by_alias=True))
+
+    @app.post("/predict", dependencies=[Depends(authorised)])
+    def predict(request: PredictRequest) -> dict[str, Any]:
+        return {"results": backend.predict(request.tasks, request.label_config)}
+
+    @app.post("/webhook", status_code=201, dependencies=[Depends(authorised)])
+    def webhook(request: WebhookRequest) -> dict[str, Any]:
+        if request.action not in KNOWN_EVENTS:
+            return {"status": "ignored", "action": request.action}
+        backend.fit(request.action, request.model_dump())
+        return {"status": "queued", "action": request.action}
+
+    return app

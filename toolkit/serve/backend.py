@@ -1,0 +1,157 @@
+"""The ML-backend adapter (after Label Studio's ``LabelStudioMLBase``): ``setup``, ``predict``, ``fit``.
+
+The model loads on first use. Results use the control names of the project's label config, so whatever
+the project calls its controls, predictions show up in the labelling UI. The backend never trains:
+annotation events are appended to a local store, and training requests are recorded there for
+``toolkit train`` to pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.annotate import RulePreannotator
+from toolkit.errors import ModelError, ToolkitError
+from toolkit.predict.batch import prediction_blocks, predict_probs
+from toolkit.train.model import TextClassifier
+
+
+class BadRequest(ToolkitError):
+    """The request is well-formed JSON but cannot be served (maps to HTTP 400/422)."""
+
+    code = "E600"
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    to_name: str
+    kind: str  # "choices" or "labels"
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Interface:
+    """What a label config asks for: the data field holding the text and the controls over it."""
+
+    text_field: str
+    controls: tuple[Control, ...]
+
+
+def parse_label_config(xml: str) -> Interface:
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise BadRequest(f"label_config is not valid XML ({exc})") from None
+    objects = {el.get("name"): el.get("value", "") for el in root.iter() if el.tag in ("Text", "HyperText", "Paragraphs")}
+    controls = []
+    for el in root.iter():
+        if el.tag in ("Choices", "Labels") and el.get("toName") in objects:
+            kind = "choices" if el.tag == "Choices" else "labels"
+            values = tuple(c.get("value") for c in el if c.get("value"))
+            controls.append(Control(el.get("name"), el.get("toName"), kind, values))
+    if not controls:
+        raise BadRequest("label_config has no Choices or Labels control over a Text object")
+    text_field = objects[controls[0].to_name].lstrip("$")
+    return Interface(text_field, tuple(controls))
+
+
+def _match(task: dict[str, Any], controls: tuple[Control, ...]) -> Control | None:
+    """The control for a model task: same name first, else the Choices control with exactly its labels."""
+    choices = [c for c in controls if c.kind == "choices"]
+    named = next((c for c in choices if c.name == task["name"]), None)
+    return named or next((c for c in choices if set(c.values) == set(task["labels"])), None)
+
+
+class ModelBackend:
+    def __init__(self, model_dir: str | Path, *, store: str | Path | None = None, batch_size: int = 32) -> None:
+        self.model_dir = Path(model_dir)
+        self.store = Path(store) if store else None
+        self.batch_size = batch_size
+        self._model: TextClassifier | None = None
+        self._mentions: RulePreannotator | None = None
+        self._lock = threading.Lock()
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._worker = threading.Thread(target=self._drain, daemon=True)
+        self._worker.start()
+
+    @property
+    def model(self) -> TextClassifier:
+        with self._lock:
+            if self._model is None:
+                self._model = TextClassifier.load(self.model_dir)
+                self._mentions = RulePreannotator()
+            return self._model
+
+    def check(self) -> None:
+        """Fail at start-up rather than on the first request when the folder is not a model."""
+        if not (self.model_dir / "toolkit_model.json").is_file():
+            raise ModelError(f"{self.model_dir}: not a toolkit model folder (toolkit_model.json is missing)")
+
+    def setup(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("schema"):
+            parse_label_config(payload["schema"])  # reject a config we cannot serve at connect time
+        return {"model_version": self.model.model_version}
+
+    def predict(self, tasks: list[dict[str, Any]], label_config: str) -> list[dict[str, Any]]:
+        """One prediction per task, in order, batched through the same code as ``toolkit predict``."""
+        interface = parse_label_config(label_config)
+        texts = []
+        for i, task in enumerate(tasks):
+            text = (task.get("data") or {}).get(interface.text_field)
+            if not isinstance(text, str):
+                raise BadRequest(f"task {i} (id {task.get('id')}) has no text in data.{interface.text_field}")
+            texts.append(text)
+        clf = self.model
+        blocks = prediction_blocks(clf, predict_probs(clf, texts, batch_size=self.batch_size), len(texts)) if texts else []
+        span_control = next((c for c in interface.controls if c.kind == "labels"), None)
+        mentions = self._mentions.predict(texts) if span_control and self._mentions else [None] * len(texts)
+        return [self._result(clf, block, interface, span_control, m, t) for block, m, t in zip(blocks, mentions, texts)]
+
+    def _result(self, clf: TextClassifier, block: dict[str, Any], interface: Interface, span_control: Control | None,
+                rules: dict[str, Any] | None, text: str) -> dict[str, Any]:
+        result, tops = [], []
+        for task in clf.tasks:
+            control = _match(task, interface.controls)
+            if control is None:
+                continue
+            values = [block[task["name"]]["label"]] if task["kind"] == "single" else block[task["name"]]["labels"]
+            values = [v for v in values if v in control.values]
+            if task["kind"] == "single":
+                tops.append(max(block[task["name"]]["scores"].values()))
+            if values:
+                result.append({"from_name": control.name, "to_name": control.to_name, "type": "choices",
+                               "value": {"choices": values}})
+        if span_control and rules:
+            for m in rules["competitors"]:
+                label = span_control.values[0] if span_control.values else "COMPETITOR"
+                result.append({"from_name": span_control.name, "to_name": span_control.to_name, "type": "labels",
+                               "value": {"start": m["start"], "end": m["end"], "text": text[m["start"]:m["end"]],
+                                         "labels": [label]}})
+        score = sum(tops) / len(tops) if tops else None
+        return {"result": result, "score": score, "model_version": clf.model_version}
+
+    def fit(self, event: str, data: dict[str, Any]) -> None:
+        """Queue a webhook event; it is stored in the background so the request returns at once."""
+        self._events.put({"event": event, "received_at": time.time(), "data": data})
+
+    def _drain(self) -> None:
+        while True:
+            item = self._events.get()
+            if self.store is not None:
+                self.store.mkdir(parents=True, exist_ok=True)
+                name = "training_requests.jsonl" if item["event"] == "START_TRAINING" else "annotations.jsonl"
+                with (self.store / name).open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+            self._events.task_done()
+
+    def wait_idle(self) -> None:
+        """Block until queued events are stored (tests, shutdown)."""
+        self._events.join()

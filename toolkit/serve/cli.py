@@ -1,0 +1,31 @@
+"""``toolkit serve``: run the Label Studio ML backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.serve.app import DEFAULT_MAX_BYTES, create_app
+from toolkit.serve.backend import ModelBackend
+
+
+def serve_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder from `toolkit train`.")],
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1 keeps it local).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 9090,
+    store: Annotated[Path, typer.Option(help="Where webhook annotations and training requests are appended.")] = Path("build/backend-store"),
+    username: Annotated[str | None, typer.Option(help="Require HTTP basic auth with this user (password from $TOOLKIT_BACKEND_PASSWORD).")] = None,
+    max_bytes: Annotated[int, typer.Option(help="Largest accepted request body.")] = DEFAULT_MAX_BYTES,
+) -> None:
+    """Serve live pre-annotations to Label Studio (ML backend protocol: /health /setup /predict /webhook)."""
+    import uvicorn
+
+    backend = ModelBackend(model, store=store)
+    backend.check()
+    password = os.environ.get("TOOLKIT_BACKEND_PASSWORD")
+    if username and not password:
+        raise typer.BadParameter("set TOOLKIT_BACKEND_PASSWORD when --username is given", param_hint="--username")
+    uvicorn.run(create_app(backend, username=username, password=password, max_bytes=max_bytes), host=host, port=port)
