@@ -92,3 +92,30 @@ def test_predict_command(tiny_model, examples, tmp_path):
     assert result.exit_code == 0, result.output
     assert "sentences predicted" in result.output
     assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["predictions"]
+
+
+def test_onnx_export_predicts_like_torch(tiny_model, tmp_path, sentences):
+    from toolkit.predict.onnx import OnnxClassifier, export_onnx
+
+    texts = [s["text"] for s in sentences]
+    torch_probs = TextClassifier.load(tiny_model).predict_proba(texts)
+    onnx = OnnxClassifier.load(export_onnx(tiny_model, tmp_path / "onnx"))
+    onnx_probs = onnx.predict_proba(texts)
+    for task in torch_probs:
+        assert np.allclose(torch_probs[task], onnx_probs[task], atol=1e-4)
+    assert onnx.model_version.endswith("-onnx")
+    int8 = OnnxClassifier.load(export_onnx(tiny_model, tmp_path / "int8", int8=True))
+    assert int8.model_version.endswith("-onnx-int8")
+    assert (tmp_path / "int8" / "model.onnx").stat().st_size < (tmp_path / "onnx" / "model.onnx").stat().st_size
+    assert int8.predict_proba(texts)["sentiment"].shape == (len(texts), 3)
+
+
+def test_predict_with_the_onnx_backend(tiny_model, tmp_path, examples):
+    export = tmp_path / "onnx"
+    assert runner.invoke(app, ["export-onnx", "--model", str(tiny_model), "--out", str(export)]).exit_code == 0
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(examples), "--model", str(export), "--backend", "onnx", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert all(r["predictions"]["model_version"].endswith("-onnx") for r in read_records(out))
+    result = runner.invoke(app, ["predict", str(examples), "--model", str(tiny_model), "--backend", "onnx", "--out", str(out)])
+    assert result.exit_code == 1 and "not an ONNX export" in result.output

@@ -13,7 +13,7 @@ from toolkit.errors import ToolkitError
 from toolkit.annotate.cli import preannotate_command
 from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
-from toolkit.predict.cli import predict_command
+from toolkit.predict.cli import export_onnx_command, predict_command
 from toolkit.serve.cli import serve_command
 from toolkit.studio import cli as studio_cli
 from toolkit.train.cli import dataset_app, train_command
@@ -61,6 +61,7 @@ app.add_typer(dataset_app, name="dataset")
 app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
+app.command("export-onnx")(export_onnx_command)
 app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
 

@@ -18,7 +18,7 @@ from toolkit.io import RecordWriter, iter_jsonl, read_records, sidecar_path
 from toolkit.predict.batch import predict_records
 from toolkit.predict.summary import ArticleSummary
 from toolkit.progress import progress_bar
-from toolkit.train.model import TextClassifier
+from toolkit.predict.onnx import load_classifier
 
 OUTPUT_SUFFIXES = {".jsonl", ".parquet", ".csv"}
 
@@ -77,14 +77,14 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def run_predict(
     model_dir: str | Path, inputs: Iterable[str | Path], out: str | Path, *, resume: bool = False,
-    batch_size: int = 64, window: int = 2048, show_progress: bool = True,
+    batch_size: int = 64, window: int = 2048, show_progress: bool = True, backend: str = "torch",
 ) -> dict[str, Any]:
     out = Path(out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError(f"{out}: output must end in .jsonl, .parquet or .csv")
     if resume and out.suffix.lower() != ".jsonl":
         raise InputError(f"{out}: --resume appends to JSONL output only; use a .jsonl --out")
-    clf = TextClassifier.load(model_dir)
+    clf = load_classifier(model_dir, backend)
     summary = ArticleSummary()
     done = _resume_from(out, summary) if resume else set()
     skipped: list[Skipped] = []

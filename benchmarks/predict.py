@@ -1,0 +1,106 @@
+"""Batch-inference throughput: toolkit's predict path against a plain transformers pipeline loop.
+
+Same fine-tuned model, same inputs, same process. The pipeline baseline wraps the model's sentiment head as
+a ``PreTrainedModel`` and calls ``pipeline("text-classification")`` once per sentence (the loop people write
+first); toolkit sorts by length, pads per batch and runs under ``torch.inference_mode``. Reports
+sentences/s for both, label agreement, and useful GFLOP/s (encoder matmuls on real tokens, padding not
+counted) against this machine's fp32 matmul peak measured in the same run.
+
+    python benchmarks/predict.py --model build/review-model/model-best --n 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel, pipeline
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from toolkit.ingest import ingest
+from toolkit.ingest.normalize import normalize
+from toolkit.io import read_records
+from toolkit.predict.batch import predict_records
+from toolkit.train.model import TextClassifier
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SentimentHead(PreTrainedModel):
+    """The fine-tuned model's sentiment head behind the interface ``pipeline`` expects."""
+
+    config_class = PretrainedConfig
+
+    def __init__(self, config: PretrainedConfig, clf: TextClassifier) -> None:
+        super().__init__(config)
+        self.clf_model = clf.model
+
+    def forward(self, input_ids=None, attention_mask=None, **_: object) -> SequenceClassifierOutput:
+        return SequenceClassifierOutput(logits=self.clf_model(input_ids, attention_mask)["sentiment"])
+
+
+def matmul_peak(size: int = 1024, repeat: int = 20) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        torch.matmul(a, b)
+    return 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def useful_flops(clf: TextClassifier, lengths: list[int]) -> float:
+    cfg = clf.model.encoder.config
+    h, layers, ffn = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
+    per_token = 2 * layers * (4 * h * h + 2 * h * ffn)  # QKV + output projections, two FFN matmuls
+    return sum(per_token * n + 4 * layers * n * n * h for n in lengths)  # + attention scores and mixing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "build" / "review-model" / "model-best")
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--source", type=Path, default=ROOT / "examples" / "articles")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    clf = TextClassifier.load(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest([args.source], Path(tmp) / "s.jsonl", show_progress=False)
+        units = list(read_records(Path(tmp) / "s.jsonl"))
+    records = [dict(u, id=f"{u['id']}-{i}") for i, u in enumerate(itertools.islice(itertools.cycle(units), args.n))]
+    texts = [r["text"] for r in records]
+    prefix, max_length = clf.meta["text_prefix"], clf.meta["max_length"]
+    lengths = [len(x) for x in clf.tokenizer([prefix + normalize(t) for t in texts], truncation=True,
+                                             max_length=max_length)["input_ids"]]
+    peak = matmul_peak()
+    print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"model {clf.model_version}; {len(texts)} sentences, mean {sum(lengths) / len(lengths):.0f} tokens; "
+          f"fp32 matmul peak {peak:.1f} GFLOP/s")
+
+    start = time.perf_counter()
+    ours = [r["predictions"]["sentiment"]["label"] for r in predict_records(clf, records, batch_size=args.batch_size)]
+    ours_seconds = time.perf_counter() - start
+
+    labels = clf.tasks[[t["name"] for t in clf.tasks].index("sentiment")]["labels"]
+    config = PretrainedConfig(id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    pipe = pipeline("text-classification", model=SentimentHead(config, clf).eval(), tokenizer=clf.tokenizer,
+                    device=-1, truncation=True, max_length=max_length)
+    start = time.perf_counter()
+    baseline = [pipe(prefix + normalize(t))[0]["label"] for t in texts]
+    pipe_seconds = time.perf_counter() - start
+
+    flops = useful_flops(clf, lengths)
+    agree = sum(a == b for a, b in zip(ours, baseline)) / len(texts)
+    for name, seconds in (("toolkit predict", ours_seconds), ("pipeline loop", pipe_seconds)):
+        gflops = flops / seconds / 1e9
+        print(f"{name:16s} {seconds:7.2f} s  {len(texts) / seconds:8.1f} sentences/s  "
+              f"{gflops:6.1f} useful GFLOP/s ({100 * gflops / peak:4.1f}% of peak)")
+    print(f"speed-up {pipe_seconds / ours_seconds:.2f}x; identical sentiment labels: {100 * agree:.2f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""ONNX export (optionally dynamic int8) and an ONNX Runtime classifier with the same interface.
+
+An export folder holds ``model.onnx`` plus the model folder's tokenizer, encoder config and
+``toolkit_model.json``, so ``OnnxClassifier.load(folder)`` predicts exactly like ``TextClassifier.load``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from toolkit.errors import ModelError
+from toolkit.train.model import META_FILE, WEIGHTS_FILE, TextClassifier
+
+ONNX_FILE = "model.onnx"
+OPSET = 17
+
+
+class _Outputs(torch.nn.Module):
+    """Dict outputs as a tuple in head order, which ONNX export needs."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(input_ids, attention_mask)
+        return tuple(out[name] for name in self.names)
+
+
+def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = False) -> Path:
+    """Export a model folder to ONNX (TorchScript exporter, dynamic batch and length); ``int8`` quantises
+    the weights of every MatMul/Gemm dynamically (activations stay float)."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    clf = TextClassifier.load(model_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in model_dir.iterdir():
+        if item.is_file() and item.name != WEIGHTS_FILE:
+            shutil.copy2(item, out_dir / item.name)
+    names = [t["name"] for t in clf.tasks]
+    sample = clf.encode(["小米汽车交付创新高。", "華為"])
+    target = out_dir / ONNX_FILE
+    fp32 = out_dir / "model.fp32.onnx" if int8 else target
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about constants that do not vary for this model
+        torch.onnx.export(
+            _Outputs(clf.model.eval(), names), (sample["input_ids"], sample["attention_mask"]), str(fp32),
+            input_names=["input_ids", "attention_mask"], output_names=names, opset_version=OPSET, dynamo=False,
+            dynamic_axes={k: {0: "batch", 1: "length"} for k in ("input_ids", "attention_mask")},
+        )
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
+        fp32.unlink()
+    meta = dict(clf.meta, model_version=f"{clf.model_version}-onnx{'-int8' if int8 else ''}", runtime="onnx")
+    (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return out_dir
+
+
+class OnnxClassifier(TextClassifier):
+    """``TextClassifier`` whose forward pass runs in ONNX Runtime."""
+
+    def __init__(self, session: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
+        super().__init__(model=None, tokenizer=tokenizer, meta=meta)  # type: ignore[arg-type]
+        self.session = session
+
+    @classmethod
+    def load(cls, folder: str | Path, *, allow_pickle: bool = False) -> OnnxClassifier:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        folder = Path(folder)
+        if not (folder / ONNX_FILE).is_file() or not (folder / META_FILE).is_file():
+            raise ModelError(f"{folder}: not an ONNX export ({ONNX_FILE} or {META_FILE} missing); "
+                             "make one with `toolkit export-onnx`")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        return cls(session, AutoTokenizer.from_pretrained(folder, local_files_only=True), meta)
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
+        chunks: dict[str, list[np.ndarray]] = {t["name"]: [] for t in self.tasks}
+        for start in range(0, len(texts), batch_size):
+            batch = self.encode(texts[start : start + batch_size])
+            outputs = self.session.run(None, {"input_ids": batch["input_ids"].numpy(),
+                                              "attention_mask": batch["attention_mask"].numpy()})
+            for task, logits in zip(self.tasks, outputs):
+                if task["kind"] == "single":
+                    e = np.exp(logits - logits.max(1, keepdims=True))
+                    chunks[task["name"]].append(e / e.sum(1, keepdims=True))
+                else:
+                    chunks[task["name"]].append(1 / (1 + np.exp(-logits)))
+        return {name: np.concatenate(parts) if parts else np.zeros((0, len(t["labels"])))
+                for (name, parts), t in zip(chunks.items(), self.tasks)}
+
+
+def load_classifier(folder: str | Path, backend: str = "torch") -> TextClassifier:
+    """A classifier for ``predict``/``serve``: PyTorch weights or an ONNX export."""
+    if backend == "onnx":
+        return OnnxClassifier.load(folder)
+    if backend != "torch":
+        raise ModelError(f"unknown backend {backend!r}; use 'torch' or 'onnx'")
+    return TextClassifier.load(folder)
