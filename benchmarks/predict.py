@@ -4,7 +4,8 @@ Same fine-tuned model, same inputs, same process. The pipeline baseline wraps th
 a ``PreTrainedModel`` and calls ``pipeline("text-classification")`` once per sentence (the loop people write
 first); toolkit sorts by length, pads per batch and runs under ``torch.inference_mode``. Reports
 sentences/s for both, label agreement, and useful GFLOP/s (encoder matmuls on real tokens, padding not
-counted) against this machine's fp32 matmul peak measured in the same run.
+counted) against this machine's fp32 matmul peak measured in the same run. Then the ONNX Runtime fp32 and
+dynamic-int8 exports: throughput, label agreement with PyTorch, and macro-F1 change on labelled dev data.
 
     python benchmarks/predict.py --model build/review-model/model-best --n 1000
 """
@@ -26,6 +27,7 @@ from toolkit.ingest import ingest
 from toolkit.ingest.normalize import normalize
 from toolkit.io import read_records
 from toolkit.predict.batch import predict_records
+from toolkit.predict.onnx import OnnxClassifier, export_onnx
 from toolkit.train.model import TextClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +68,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--source", type=Path, default=ROOT / "examples" / "articles")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--gold", type=Path, default=ROOT / "build" / "review-dataset",
+                        help="labelled data (dataset folder, dev split) for the int8 macro-F1 check")
     args = parser.parse_args()
     clf = TextClassifier.load(args.model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +104,39 @@ def main() -> None:
         print(f"{name:16s} {seconds:7.2f} s  {len(texts) / seconds:8.1f} sentences/s  "
               f"{gflops:6.1f} useful GFLOP/s ({100 * gflops / peak:4.1f}% of peak)")
     print(f"speed-up {pipe_seconds / ours_seconds:.2f}x; identical sentiment labels: {100 * agree:.2f}%")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, int8 in (("onnx fp32", False), ("onnx int8", True)):
+            onnx = OnnxClassifier.load(export_onnx(args.model, Path(tmp) / name, int8=int8))
+            start = time.perf_counter()
+            labels_onnx = [r["predictions"]["sentiment"]["label"] for r in predict_records(onnx, records, batch_size=args.batch_size)]
+            seconds = time.perf_counter() - start
+            same = sum(a == b for a, b in zip(ours, labels_onnx)) / len(texts)
+            line = f"{name:16s} {seconds:7.2f} s  {len(texts) / seconds:8.1f} sentences/s  labels equal to torch: {100 * same:.2f}%"
+            if args.gold.exists():
+                line += "; " + f1_change(clf, onnx, args.gold)
+            print(line)
+
+
+def f1_change(reference: TextClassifier, other: TextClassifier, gold: Path) -> str:
+    """Macro-F1 per single-choice task on labelled dev data: the other model minus the reference."""
+    from toolkit.evaluate.metrics import single_label_report
+    from toolkit.evaluate.report import load_eval_examples
+    from toolkit.labels import load_schema
+
+    rows = load_eval_examples(gold, load_schema(), split="dev")
+    texts = [r["text"] for r in rows]
+    p_ref, p_other = reference.predict_proba(texts), other.predict_proba(texts)
+    parts = []
+    for task in reference.tasks:
+        if task["kind"] != "single":
+            continue
+        keep = [i for i, r in enumerate(rows) if r[task["name"]] >= 0]
+        truth = [task["labels"][rows[i][task["name"]]] for i in keep]
+        f1 = [single_label_report(truth, [task["labels"][int(p[task["name"]][i].argmax())] for i in keep],
+                                  labels=task["labels"])["macro_f1"] for p in (p_ref, p_other)]
+        parts.append(f"{task['name']} macro-F1 {f1[0]:.3f} -> {f1[1]:.3f} ({100 * (f1[1] - f1[0]):+.1f} points)")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":
