@@ -28,13 +28,17 @@ studio: $(STUDIO_STAMP)
 sample: $(STAMP)
 	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl --quiet
 	$(BIN)/toolkit preannotate $(SAMPLE_OUT)/sentences.jsonl --out $(SAMPLE_OUT)/preannotated.jsonl --quiet
+	$(BIN)/toolkit train --config configs/tiny.yaml --out $(SAMPLE_OUT)/model --quiet
+	$(BIN)/toolkit evaluate --model $(SAMPLE_OUT)/model/model-best --data examples/reviewed.jsonl --out $(SAMPLE_OUT)/report
+	$(BIN)/toolkit predict examples/articles --model $(SAMPLE_OUT)/model/model-best --out $(SAMPLE_OUT)/predictions.jsonl --quiet
 
 test: $(STAMP) $(STUDIO_STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(STUDIO_STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/preannotate.py
+	$(BIN)/python benchmarks/studio_push.py
 
 clean:
 	rm -rf $(VENV) $(STUDIO_VENV) build
