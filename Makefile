@@ -8,7 +8,7 @@ STUDIO_VENV := .venv-studio
 STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 SAMPLE_OUT := build/sample
 
-.PHONY: install studio sample test bench clean
+.PHONY: install studio browser sample test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(STUDIO_STAMP): configs/label-studio.txt
 
 studio: $(STUDIO_STAMP)
 
+# Headless Chromium and a CJK font, for the test that renders `toolkit report` (Debian packages).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null)
+
 sample: $(STAMP)
 	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl --quiet
 	$(BIN)/toolkit preannotate $(SAMPLE_OUT)/sentences.jsonl --out $(SAMPLE_OUT)/preannotated.jsonl --quiet
@@ -32,7 +36,7 @@ sample: $(STAMP)
 	$(BIN)/toolkit evaluate --model $(SAMPLE_OUT)/model/model-best --data examples/reviewed.jsonl --out $(SAMPLE_OUT)/report
 	$(BIN)/toolkit predict examples/articles --model $(SAMPLE_OUT)/model/model-best --out $(SAMPLE_OUT)/predictions.jsonl --quiet
 
-test: $(STAMP) $(STUDIO_STAMP)
+test: $(STAMP) $(STUDIO_STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(STUDIO_STAMP)

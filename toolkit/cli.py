@@ -13,7 +13,9 @@ from toolkit.errors import ToolkitError
 from toolkit.annotate.cli import preannotate_command
 from toolkit.evaluate.cli import evaluate_command
 from toolkit.ingest.cli import ingest_command
+from toolkit.pipeline.cli import pipeline_command
 from toolkit.predict.cli import export_onnx_command, predict_command
+from toolkit.report.cli import report_command
 from toolkit.serve.cli import serve_command
 from toolkit.studio import cli as studio_cli
 from toolkit.train.cli import dataset_app, train_command
@@ -62,6 +64,8 @@ app.command("train")(train_command)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
 app.command("export-onnx")(export_onnx_command)
+app.command("pipeline")(pipeline_command)
+app.command("report")(report_command)
 app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
 

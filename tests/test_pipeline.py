@@ -1,0 +1,80 @@
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.pipeline.run import Pipeline, PipelineConfig
+from toolkit.report.html import build_report
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, examples):
+    root = tmp_path_factory.mktemp("pipeline")
+    articles = root / "articles"
+    shutil.copytree(examples, articles)
+    config = root / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"reviewed": ["examples/reviewed.jsonl"], "train_config": "configs/tiny.yaml"}))
+    wd = root / "work"
+    results = Pipeline([articles], wd, PipelineConfig.load(config), show_progress=False, log=lambda _: None).run()
+    return root, articles, config, wd, results
+
+
+def test_every_stage_runs_and_writes_its_files(workdir):
+    _, _, _, wd, results = workdir
+    status = {r.name: r.status for r in results}
+    assert status["push"].startswith("skipped")
+    assert all(status[s] == "ran" for s in ("ingest", "preannotate", "dataset", "train", "evaluate", "predict"))
+    for name in ("sentences.jsonl", "preannotated.jsonl", "dataset/manifest.json", "model/model-best/model.safetensors",
+                 "report/metrics.json", "predictions.jsonl", "predictions.articles.jsonl", "pipeline-state.json"):
+        assert (wd / name).exists(), name
+
+
+def test_rerun_skips_unchanged_stages_and_reruns_changed_ones(workdir):
+    root, articles, config, wd, _ = workdir
+    again = Pipeline([articles], wd, PipelineConfig.load(config), show_progress=False, log=lambda _: None).run()
+    assert {r.name: r.status for r in again if not r.status.startswith("skipped (no")} == {
+        s: "skipped (unchanged)" for s in ("ingest", "preannotate", "dataset", "train", "evaluate", "predict")}
+    (articles / "new.txt").write_text("小米汽车本月交付再创新高。", encoding="utf-8")
+    third = {r.name: r.status for r in Pipeline([articles], wd, PipelineConfig.load(config), show_progress=False,
+                                                 log=lambda _: None).run()}
+    assert third["ingest"] == "ran" and third["preannotate"] == "ran" and third["predict"] == "ran"
+    assert third["train"] == "skipped (unchanged)"
+
+
+def test_pipeline_without_reviewed_data_stops_after_preannotation(tmp_path, examples):
+    result = runner.invoke(app, ["pipeline", str(examples), "--workdir", str(tmp_path / "w"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w" / "preannotated.jsonl").is_file() and not (tmp_path / "w" / "model").exists()
+    assert "no reviewed data" in result.output
+
+
+def test_report_is_self_contained_and_renders_in_chromium(workdir, tmp_path):
+    _, _, _, wd, _ = workdir
+    out = build_report(wd, tmp_path / "report.html")
+    page = out.read_text(encoding="utf-8")
+    for section in ("Corpus", "Label distributions", "Evaluation", "Articles: stance and risks", "Top risk sentences", "Model card"):
+        assert f">{section}<" in page
+    assert "<script" not in page and "<link" not in page
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]+)"', page))
+    assert 'href="#article-xiaomi-q3-results"' in page and 'id="article-xiaomi-q3-results"' in page
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is required (`make browser`)"
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=1200,1800", f"--screenshot={shot}", out.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_report_command_needs_a_work_dir(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "no sentences.jsonl" in result.output
