@@ -74,7 +74,3 @@ class SentenceRecord(BaseModel):
     predictions: dict[str, Any] | None = None
     annotations: list[dict[str, Any]] | None = None
     labels: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict without unset (None) fields, extra fields included."""
-        return self.model_dump(mode="json", exclude_none=True)
