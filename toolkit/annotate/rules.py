@@ -168,7 +168,8 @@ class RulePreannotator:
             ):
                 continue  # an ASCII term inside a longer ASCII word (AI in AIoT)
             found.append((start, -end - 1, term, is_lexical))
-        found.sort()
+        if len(found) > 1:
+            found.sort()
         kept: list[_Hit] = []
         lexical_end = -1
         for start, neg_end, term, is_lexical in found:
@@ -190,17 +191,18 @@ class RulePreannotator:
         """
         cfg, lex = self.config, self.lexicon
         hits = self._hits(norm)
-        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)]
+        role_at = [(h, lex.structure[h.term]) for h in hits if h.term in lex.structure]
+        negators = [h for h in hits if h.term in lex.negation]
+        # clause positions matter only for negation scope and concessive clauses
+        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)] if negators or role_at else []
 
         def clause(pos: int) -> int:
             return bisect.bisect_right(breaks, pos)
 
-        role_at = [(h, lex.structure[h.term]) for h in hits if h.term in lex.structure]
         contrast = next((h.start for h, r in role_at if r == "contrast" and h.start > 0), None)
         concessive = {clause(h.start) for h, r in role_at if r == "concessive"}
         conditional = next((h.start for h, r in role_at if r == "conditional"), None)
         consequence = any(r in ("consequence", "alternative") for _, r in role_at)
-        negators = [h for h in hits if h.term in lex.negation]
         question = norm.rstrip().endswith("?") or "吗" in norm[-3:]
         plain = not (negators or role_at or question)  # nothing can change a cue's weight
         explanations: list[dict[str, Any]] = []
@@ -259,7 +261,7 @@ class RulePreannotator:
             anaphors = [h for h in hits if h.term in lex.anaphora]
             mentions = anaphors[:1]
             entity_of = {**entity_of, **{h.term: antecedent for h in mentions}}
-        about_subject = any(h.term in self._subject_terms for h in hits)
+        about_subject = not self._subject_terms.isdisjoint([h.term for h in hits])
         if mentions and not about_subject:
             stance.add(-cfg.competitor_good_news_risk * tone.plus)
             stance.add(cfg.sentiment_to_stance * tone.minus)
@@ -307,15 +309,21 @@ class RulePreannotator:
     def _topics(self, hits: list[_Hit], entities: list[str]) -> tuple[dict[str, float], list[dict[str, Any]]]:
         totals = dict.fromkeys(self.topics, 0.0)
         cues = []
-        for hit in {h.term: h for h in hits if h.term in self.lexicon.topics}.values():
-            for topic, weight in self.lexicon.topics[hit.term]:
-                totals[topic] += weight
-                cues.append(_explain("topics", topic, hit, weight, ["keyword"]))
+        keywords, seen = self.lexicon.topics, set()
+        for hit in hits:
+            term = hit.term
+            if term in keywords and term not in seen:
+                seen.add(term)
+                for topic, weight in keywords[term]:
+                    totals[topic] += weight
+                    cues.append({"task": "topics", "label": topic, "cue": term, "start": hit.start, "end": hit.end,
+                                 "weight": weight, "rule": "keyword"})
         if "competitor" in totals:
             for entity in sorted(set(entities)):
                 totals["competitor"] += 1.0
                 cues.append({"task": "topics", "label": "competitor", "cue": entity, "weight": 1.0, "rule": "mention"})
-        return {t: 1.0 - math.exp(-w) if w else 0.0 for t, w in totals.items()}, cues
+        exp = math.exp
+        return {t: 1.0 - exp(-w) if w else 0.0 for t, w in totals.items()}, cues
 
     def annotate(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Add a ``predictions`` block to each record (any dict with ``text``); the input is not modified.
@@ -323,22 +331,21 @@ class RulePreannotator:
         Missing ``text_norm`` and ``id`` are computed as ingest does (``article_id`` defaults to ""). Records
         of one article are expected in order, as ingest writes them, for anaphora to resolve.
         """
-        recent: list[tuple[str, int, str]] = []  # (article id, index, entity) of named mentions
+        last_named: dict[str, tuple[int, str]] = {}  # article id -> (position, entity) of its last named mention
+        window = self.config.anaphora_window
         for position, record in enumerate(records):
             text = record["text"]
             norm = record.get("text_norm") or normalize(text)
             out = dict(record, text_norm=norm)
-            if "id" not in out:
-                out["id"] = sentence_id(str(record.get("article_id", "")), norm)
             article_id = str(record.get("article_id", ""))
-            antecedent = next(
-                (e for a, i, e in reversed(recent) if a == article_id and position - i <= self.config.anaphora_window),
-                None,
-            )
+            if "id" not in out:
+                out["id"] = sentence_id(article_id, norm)
+            seen = last_named.get(article_id)
+            antecedent = seen[1] if seen and position - seen[0] <= window else None
             prediction = self.predict_one(text, norm, antecedent)
-            recent = recent[-8:] + [
-                (article_id, position, m["entity"]) for m in prediction["competitors"] if not m.get("anaphor")
-            ]
+            named = [m["entity"] for m in prediction["competitors"] if not m.get("anaphor")]
+            if named:
+                last_named[article_id] = (position, named[-1])
             for mention in prediction["competitors"]:
                 mention["surface"] = text[mention["start"] : mention["end"]]
             out["predictions"] = prediction
