@@ -5,10 +5,10 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.evaluate.metrics import multi_label_report, single_label_report
-from toolkit.evaluate.predictions import evaluate_predictions, load_gold
+from toolkit.evaluate.predictions import evaluate_predictions
 from toolkit.io import write_records
 from toolkit.labels import load_schema
-from toolkit.studio.export import read_export
+from toolkit.studio.export import read_export, read_reviewed
 
 runner = CliRunner()
 
@@ -74,7 +74,7 @@ def test_evaluate_command_on_predictions(tmp_path):
         ("小米交付创新高。", [_ann("positive", "bullish", ["ev"])]),
         ("小米发布财报。", [_ann("neutral", "neutral", ["finance"])]),
     ])
-    gold = load_gold(gold_path)
+    gold = read_reviewed(gold_path)
     preds = [dict(g, predictions={
         "sentiment": {"label": "positive"}, "stance": {"label": "bullish"},
         "topics": {"labels": ["ev"]}, "competitors": []}) for g in gold]
@@ -96,7 +96,7 @@ def test_rules_reach_the_goals_on_the_reviewed_export(shared, tmp_path):
 
     ingest([shared / "corpus"], tmp_path / "s.jsonl", show_progress=False)
     preds = list(RulePreannotator().annotate(read_records(tmp_path / "s.jsonl")))
-    report = evaluate_predictions(preds, load_gold(shared / "annotations" / "round1-export.json"))
+    report = evaluate_predictions(preds, read_reviewed(shared / "annotations" / "round1-export.json"))
     assert report["sentiment"]["macro_f1"] >= 0.70
     assert report["stance"]["macro_f1"] >= 0.65
     assert report["topics"]["micro_f1"] >= 0.80

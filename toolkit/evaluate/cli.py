@@ -10,10 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.evaluate.predictions import evaluate_predictions, load_gold
+from toolkit.evaluate.predictions import evaluate_predictions
 from toolkit.evaluate.report import evaluate_model
 from toolkit.io import read_records
 from toolkit.labels import load_schema
+from toolkit.studio.export import read_reviewed
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
@@ -56,7 +57,7 @@ def evaluate_command(
         return
     if predictions is None or gold is None:
         raise typer.BadParameter("give --predictions and --gold, or --model, --data and --out")
-    report = evaluate_predictions(read_records(predictions), load_gold(gold))
+    report = evaluate_predictions(read_records(predictions), read_reviewed(gold))
     print_report(report, Console())
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from toolkit.errors import InputError
 from toolkit.evaluate.metrics import multi_label_report, single_label_report
-from toolkit.io import read_records
 from toolkit.labels import LabelSchema, load_schema
-from toolkit.studio.export import read_export
-
-
-def load_gold(path: str | Path, schema: LabelSchema | None = None) -> list[dict[str, Any]]:
-    """Reviewed records from a Label Studio JSON export (.json) or reviewed JSONL/Parquet."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return read_export(path, schema)
-    return list(read_records(path))
 
 
 def competitor_recall(gold: list[dict[str, Any]], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:

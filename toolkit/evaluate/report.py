@@ -158,14 +158,7 @@ def evaluate_model(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     probs = clf.predict_proba(texts)
-    systems: dict[str, dict[str, Any]] = {"model": {}, "rules": {}, "tfidf": {}}
-    for task in clf.tasks:
-        name, labels = task["name"], task["labels"]
-        if task["kind"] == "single":
-            systems["model"][name] = [labels[int(i)] for i in probs[name].argmax(1)]
-        else:
-            thresholds = clf.meta["thresholds"][name]
-            systems["model"][name] = [[lab for lab, p in zip(labels, row) if p >= thresholds[lab]] for row in probs[name]]
+    systems: dict[str, dict[str, Any]] = {"model": clf.decide(probs), "rules": {}, "tfidf": {}}
     rules = RulePreannotator(schema).predict(texts)
     for task in clf.tasks:
         key = "label" if task["kind"] == "single" else "labels"

@@ -22,18 +22,12 @@ from toolkit.train.model import TextClassifier
 def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
     """Turn per-task probability arrays into ``predictions`` blocks (same shape as the rule pre-annotator's)."""
     blocks: list[dict[str, Any]] = [{"model_version": clf.model_version} for _ in range(n)]
+    decided = clf.decide(probs)
     for task in clf.tasks:
         name, labels = task["name"], task["labels"]
-        p = probs[name]
-        if task["kind"] == "single":
-            best = p.argmax(1)
-            for i in range(n):
-                blocks[i][name] = {"label": labels[int(best[i])], "scores": dict(zip(labels, p[i].tolist()))}
-        else:
-            thresholds = clf.meta["thresholds"][name]
-            for i in range(n):
-                scores = dict(zip(labels, p[i].tolist()))
-                blocks[i][name] = {"labels": [lab for lab in labels if scores[lab] >= thresholds[lab]], "scores": scores}
+        key = "label" if task["kind"] == "single" else "labels"
+        for i, row in enumerate(probs[name].tolist()):
+            blocks[i][name] = {key: decided[name][i], "scores": dict(zip(labels, row))}
     return blocks
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from toolkit.annotate import RulePreannotator
 from toolkit.errors import ModelError, ToolkitError
 from toolkit.predict.batch import prediction_blocks, predict_probs
+from toolkit.studio.tasks import confidence
 from toolkit.train.model import TextClassifier
 
 
@@ -117,15 +118,13 @@ class ModelBackend:
 
     def _result(self, clf: TextClassifier, block: dict[str, Any], interface: Interface, span_control: Control | None,
                 rules: dict[str, Any] | None, text: str) -> dict[str, Any]:
-        result, tops = [], []
+        result = []
         for task in clf.tasks:
             control = _match(task, interface.controls)
             if control is None:
                 continue
             values = [block[task["name"]]["label"]] if task["kind"] == "single" else block[task["name"]]["labels"]
             values = [v for v in values if v in control.values]
-            if task["kind"] == "single":
-                tops.append(max(block[task["name"]]["scores"].values()))
             if values:
                 result.append({"from_name": control.name, "to_name": control.to_name, "type": "choices",
                                "value": {"choices": values}})
@@ -135,8 +134,7 @@ class ModelBackend:
                 result.append({"from_name": span_control.name, "to_name": span_control.to_name, "type": "labels",
                                "value": {"start": m["start"], "end": m["end"], "text": text[m["start"]:m["end"]],
                                          "labels": [label]}})
-        score = sum(tops) / len(tops) if tops else None
-        return {"result": result, "score": score, "model_version": clf.model_version}
+        return {"result": result, "score": confidence(block), "model_version": clf.model_version}
 
     def fit(self, event: str, data: dict[str, Any]) -> None:
         """Queue a webhook event; it is stored in the background so the request returns at once."""

@@ -16,7 +16,7 @@ from toolkit.studio import server
 from toolkit.studio.adjudicate import POLICIES
 from toolkit.studio.agreement import agreement_report
 from toolkit.studio.client import Studio, resolve_connection
-from toolkit.studio.export import pull, read_export
+from toolkit.studio.export import pull, read_export, read_reviewed
 from toolkit.studio.push import push
 
 app = typer.Typer(help="Label Studio: run a local server, push tasks with predictions, pull reviews.", no_args_is_help=True)
@@ -127,7 +127,7 @@ def agreement(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report JSON here.")] = None,
 ) -> None:
     """Inter-annotator agreement: Cohen's and Fleiss' kappa, Krippendorff's alpha, per-topic kappa."""
-    records = read_export(reviewed) if reviewed.suffix == ".json" else list(read_records(reviewed))
+    records = read_reviewed(reviewed)
     report = agreement_report(records, load_schema())
     table = Table(title="agreement")
     for column in ("field", "units", "% agree", "Cohen κ (pairs)", "Fleiss κ", "Krippendorff α"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import InputError, RecordError
+from toolkit.io import read_records
 from toolkit.ingest.normalize import normalize
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.records import sentence_id
@@ -97,6 +98,16 @@ def read_export(
     if not isinstance(tasks, list):
         raise InputError(f"{path}: expected a JSON list of tasks (Label Studio 'JSON' export)")
     return tasks_to_records(tasks, schema, policy=policy, priority=priority, source=str(path))
+
+
+def read_reviewed(
+    path: str | Path, schema: LabelSchema | None = None, *, policy: Policy = "majority", priority: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """Reviewed records from a Label Studio JSON export (``.json``) or a reviewed JSONL/Parquet file."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return read_export(path, schema, policy=policy, priority=priority)
+    return list(read_records(path))
 
 
 def pull(

@@ -73,7 +73,7 @@ def push(
     index = _load_index(studio, project_id, detail)
     new = [r for r in unique.values() if r["id"] not in index.tasks]
     if order == "uncertainty":
-        new.sort(key=lambda r: uncertainty_key(r, schema))
+        new.sort(key=uncertainty_key)
     try:
         with progress_bar(disable=not show_progress) as bar:
             job = bar.add_task("push tasks", total=len(new))

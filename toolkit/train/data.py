@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import InputError
-from toolkit.io import read_records
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.studio.adjudicate import Policy, resolve
-from toolkit.studio.export import read_export
+from toolkit.studio.export import read_reviewed
 from toolkit.train.config import Source
 
 MISSING = -1
@@ -66,7 +65,7 @@ def reviewed_examples(
     ``policy`` from each record's annotations; a unit with no resolved field is left out."""
     out = []
     for path in map(Path, paths):
-        records = read_export(path, schema, policy=policy, priority=priority) if path.suffix == ".json" else read_records(path)
+        records = read_reviewed(path, schema, policy=policy, priority=priority)
         for record in records:
             if record.get("annotations"):
                 record = dict(record, labels=resolve(record["annotations"], schema, policy=policy, priority=priority))

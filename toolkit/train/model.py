@@ -125,22 +125,25 @@ class TextClassifier:
             for (name, parts), t in zip(chunks.items(), self.tasks)
         }
 
-    def predict(self, texts: str | Sequence[str]) -> list[dict[str, Any]]:
+    def decide(self, probs: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+        """Per task and row, the label names: the top class (single-choice) or every label whose probability
+        reaches its tuned threshold (multi-choice). The one place probabilities become labels."""
+        out: dict[str, list[Any]] = {}
+        for task in self.tasks:
+            name, labels = task["name"], task["labels"]
+            if task["kind"] == "single":
+                out[name] = [labels[int(i)] for i in probs[name].argmax(1)]
+            else:
+                cut = np.array([self.meta["thresholds"][name][label] for label in labels])
+                out[name] = [[lab for lab, hit in zip(labels, row) if hit] for row in probs[name] >= cut]
+        return out
+
+    def predict(self, texts: str | Sequence[str]) -> dict[str, Any] | list[dict[str, Any]]:
         """Label names for one text or a list: ``{"sentiment": "positive", "topics": ["ev"], …}`` per text."""
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
-        probs = self.predict_proba(items)
-        out = []
-        for i in range(len(items)):
-            labels: dict[str, Any] = {}
-            for task in self.tasks:
-                p = probs[task["name"]][i]
-                if task["kind"] == "single":
-                    labels[task["name"]] = task["labels"][int(p.argmax())]
-                else:
-                    thresholds = self.meta["thresholds"][task["name"]]
-                    labels[task["name"]] = [n for n, v in zip(task["labels"], p) if v >= thresholds[n]]
-            out.append(labels)
+        decided = self.decide(self.predict_proba(items))
+        out = [{name: values[i] for name, values in decided.items()} for i in range(len(items))]
         return out[0] if single else out
 
     def save(self, folder: str | Path, *, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:

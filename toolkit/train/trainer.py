@@ -136,6 +136,7 @@ class Trainer:
         if not rows:
             return {}
         probs = clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size)
+        decided = clf.decide(probs)
         metrics: dict[str, Any] = {}
         scores = []
         for task in clf.tasks:
@@ -145,16 +146,14 @@ class Trainer:
                 if not keep:
                     continue
                 report = single_label_report([labels[rows[i][name]] for i in keep],
-                                             [labels[int(probs[name][i].argmax())] for i in keep], labels=labels)
+                                             [decided[name][i] for i in keep], labels=labels)
                 metrics[name] = report["macro_f1"]
             else:
                 keep = [i for i, r in enumerate(rows) if r[f"{name}_mask"]]
                 if not keep:
                     continue
-                thresholds = clf.meta["thresholds"][name]
                 truth = [[lab for lab, v in zip(labels, rows[i][name]) if v] for i in keep]
-                pred = [[lab for lab, p in zip(labels, probs[name][i]) if p >= thresholds[lab]] for i in keep]
-                metrics[name] = multi_label_report(truth, pred, labels=labels)["micro_f1"]
+                metrics[name] = multi_label_report(truth, [decided[name][i] for i in keep], labels=labels)["micro_f1"]
             scores.append(metrics[name])
         metrics["score"] = float(np.mean(scores)) if scores else 0.0
         return metrics
