@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _speed import reference_loop_seconds
+
 from toolkit.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,7 @@ def main() -> None:
         txt_dir, jsonl, total = build_corpus(work, int(args.mb * 1_000_000), args.source)
         mb = total / 1_000_000
         print(f"corpus: {mb:.1f} MB of {args.source} repeated; python {platform.python_version()}; 1 core")
+        print(f"reference loop (5 M additions): {reference_loop_seconds():.3f} s")
         for name, source in (("article JSONL", jsonl), (".txt files", txt_dir)):
             walls, cpus = [], []
             for _ in range(args.repeat):

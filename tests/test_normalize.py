@@ -22,11 +22,15 @@ def test_normalised_text_is_character_aligned(text):
     assert len(normalize(text)) == len(text)
 
 
-@settings(deadline=None)
-@given(st.lists(st.sampled_from(["小米汽車", "交付目标", "后来", "么", "華為", "SU7", "。"]), max_size=30))
-def test_unit_scripts_agree_with_detect_script(parts):
+@settings(deadline=None, max_examples=300)
+@given(
+    st.lists(st.sampled_from(["小米汽車", "交付目标", "后来", "么", "華為", "SU7", "。", " "]), max_size=30),
+    st.integers(min_value=1, max_value=9),
+)
+def test_unit_scripts_agree_with_detect_script(parts, step):
     text = "".join(parts)
-    spans = [(i, min(i + 7, len(text))) for i in range(0, len(text), 7)]
+    # units in text order with gaps between them, as segmentation leaves spaces out
+    spans = [(i, min(i + step, len(text))) for i in range(0, len(text), step + 1)]
     article, scripts = unit_scripts(text, spans)
     assert article == detect_script(text)
     assert scripts == [detect_script(text[s:e], article) for s, e in spans]

@@ -124,6 +124,7 @@ def test_unknown_topic_threshold_is_rejected():
         ("topics.tsv", "手机 phones", "unknown topic 'phones'"),
         ("structure.tsv", "但是 but", "unknown role"),
         ("negation.tsv", "不 1", "expected 1 whitespace-separated fields"),
+        ("anaphora.tsv", "双方 forward", "unknown reference kind"),
     ],
 )
 def test_malformed_lexicon_names_file_and_line(tmp_path, file, line, message):
@@ -170,3 +171,47 @@ def test_anaphora_window_is_bounded():
     records = [{"text": "华为销量增长。", "article_id": "a"}, {"text": "小米发布新品。", "article_id": "a"},
                {"text": "两家各有千秋。", "article_id": "a"}]
     assert list(rules.annotate(records))[2]["predictions"]["competitors"] == []
+
+
+def _article(rules, *texts):
+    return [r["predictions"]["competitors"] for r in rules.annotate({"text": t, "article_id": "a"} for t in texts)]
+
+
+def test_opening_pronoun_refers_to_the_competitor_of_the_unit_before(rules):
+    out = _article(rules, "蔚来发布了新一代换电站。", "其补能速度领先同级车型。")
+    assert out[1] == [{"start": 0, "end": 1, "entity": "nio", "surface": "其", "anaphor": True}]
+    # Traditional text and an opening quote: the span still points at the pronoun
+    out = _article(rules, "蔚來發布了新一代換電站。", "「該公司表示,訂單充足。」")
+    assert out[1] == [{"start": 1, "end": 4, "entity": "nio", "surface": "該公司", "anaphor": True}]
+
+
+def test_opening_pronoun_is_ambiguous_after_the_followed_company(rules):
+    # 其 may mean Xiaomi here: no mention
+    assert _article(rules, "小米与蔚来同日发布新车。", "其定价低于市场预期。")[1] == []
+    # a pronoun refers only to the unit just before, not to one further back
+    assert _article(rules, "蔚来发布了新一代换电站。", "市场反应平淡。", "其补能速度领先。")[2] == []
+
+
+def test_opening_plural_subject_covers_both_companies(rules):
+    out = _article(rules, "小米和蔚来今年都推出了SUV。", "都在押注智能驾驶,但路线不同")
+    assert out[1] == [{"start": 0, "end": 1, "entity": "nio", "surface": "都", "anaphor": True}]
+
+
+def test_words_that_only_start_like_a_reference_do_not_fire(rules):
+    assert _article(rules, "蔚来发布了新一代换电站。", "其他品牌也在跟进类似方案。")[1][0]["entity"] == "rivals"
+    assert _article(rules, "蔚来发布了新一代换电站。", "其中,小米的方案成本最低。")[1] == []
+    assert _article(rules, "蔚来发布了新一代换电站。", "都市通勤用户最关心续航。")[1] == []
+
+
+def test_generic_group_set_against_the_followed_company_is_a_rival_mention(rules):
+    p = one(rules, "当别家还在打价格战时,小米已经开始比拼软件体验。")
+    assert p["competitors"] == [{"start": 1, "end": 3, "entity": "rivals", "surface": "别家"}]
+    assert "competitor" in p["topics"]["labels"]
+    assert one(rules, "小米在行业中率先实现盈利。")["competitors"] == []  # the company comes first
+    assert one(rules, "行业景气度回升带动小米出货。")["competitors"] == []  # same clause: no contrast
+    assert one(rules, "行业景气度回升,出货量增长。")["competitors"] == []  # no followed company
+
+
+def test_unknown_collective_entity_is_rejected():
+    with pytest.raises(ConfigError, match="collective_entity 'others'"):
+        RulePreannotator(config=RulesConfig(collective_entity="others"))

@@ -2,7 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolkit.ingest.pipeline import sentence_records
-from toolkit.records import SentenceRecord
+from toolkit.records import SentenceRecord, sentence_id, sentence_ids
 from toolkit.segment import SegmentConfig, segment
 
 
@@ -112,3 +112,13 @@ def test_repeated_sentence_in_one_article_gets_distinct_ids():
     records = sentence_records("a1", "重复一句。中间。重复一句。", SegmentConfig())
     assert records[0]["id"] != records[2]["id"]
     assert sentence_records("a1", "重复一句。", SegmentConfig())[0]["id"] == records[0]["id"]
+
+
+def test_batch_ids_equal_single_ids():
+    norms = ["重复一句。", "中间。", "重复一句。", "重复一句。"]
+    assert sentence_ids("a1", norms) == [
+        sentence_id("a1", "重复一句。"),
+        sentence_id("a1", "中间。"),
+        sentence_id("a1", "重复一句。", 1),
+        sentence_id("a1", "重复一句。", 2),
+    ]

@@ -16,6 +16,8 @@ from toolkit.resources import labels_path
 T = TypeVar("T")
 Role = Literal["concessive", "contrast", "conditional", "consequence", "alternative"]
 ROLES: tuple[Role, ...] = ("concessive", "contrast", "conditional", "consequence", "alternative")
+Reference = Literal["back", "opening", "opening-plural", "compound", "contrast"]
+REFERENCES: tuple[Reference, ...] = ("back", "opening", "opening-plural", "compound", "contrast")
 LEXICON_FILES = ("sentiment.tsv", "stance.tsv", "topics.tsv", "negation.tsv", "structure.tsv", "anaphora.tsv")
 
 
@@ -28,8 +30,12 @@ class Lexicon:
     topics: dict[str, tuple[tuple[str, float], ...]]
     negation: frozenset[str]
     structure: dict[str, Role]
-    anaphora: frozenset[str]
+    anaphora: dict[str, Reference]
     version: str
+
+    def references(self, kind: Reference) -> tuple[str, ...]:
+        """The ``anaphora.tsv`` terms of one kind, longest first (so the longest opening wins)."""
+        return tuple(sorted((t for t, k in self.anaphora.items() if k == kind), key=len, reverse=True))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -98,6 +104,13 @@ def _role(fields: list[str]) -> Role:
     return fields[0]  # type: ignore[return-value]
 
 
+def _reference(fields: list[str]) -> Reference:
+    kind = fields[0] if fields else "back"
+    if kind not in REFERENCES:
+        raise ValueError(f"unknown reference kind {kind!r}; kinds are {', '.join(REFERENCES)}")
+    return kind  # type: ignore[return-value]
+
+
 def lexicon_version(folder: Path) -> str:
     """Hash of every lexicon file, so a changed lexicon gives a new ``model_version``."""
     digest = hashlib.sha256()
@@ -120,6 +133,6 @@ def load_lexicon(folder: str | Path | None = None, *, topics: tuple[str, ...]) -
         topics={term: tuple(values) for term, values in by_term.items()},
         negation=frozenset(term for term, _ in _parse(root / "negation.tsv", (1,), lambda f: None)),
         structure=dict(_parse(root / "structure.tsv", (2,), _role)),
-        anaphora=frozenset(term for term, _ in _parse(root / "anaphora.tsv", (1,), lambda f: None)),
+        anaphora=dict(_parse(root / "anaphora.tsv", (1, 2), _reference)),
         version=lexicon_version(root),
     )

@@ -12,8 +12,12 @@ How cues combine (all terms and weights come from ``labels/lexicon``, all factor
    but positive tone about a competitor with no mention of the subject counts as risk.
 4. Scores are a softmax over ``[scale * positive evidence, neutral bias, scale * negative evidence]``.
 5. Topic scores are ``1 - exp(-sum of keyword weights)``; every named competitor adds to ``competitor``.
-6. In ``annotate``, an anaphoric expression (双方, 与之相比) in a unit without a named competitor is a
-   mention of the competitor named last in the preceding ``anaphora_window`` units of the same article.
+6. A unit without a named competitor can still mention one (kinds in ``anaphora.tsv``): a ``back``
+   reference (双方, 与之相比) means the competitor named last in the preceding ``anaphora_window`` units of
+   the article; a pronoun opening the unit (其…) the competitor of the unit just before, if that unit is
+   not also about the followed company; an elided plural subject (都…) that unit's competitor in any
+   case; a generic group (行业, 别人) set against the followed company in a later clause, the
+   ``collective_entity``. Only ``annotate`` knows the preceding units; ``predict`` sees one text at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +57,7 @@ class RulesConfig(BaseModel):
     conditional_risk: float = Field(1.5, ge=0)
     question_weight: float = Field(0.5, ge=0)
     anaphora_window: int = Field(3, ge=0)
+    collective_entity: str | None = "rivals"
     sentiment_to_stance: float = Field(0.8, ge=0)
     competitor_good_news_risk: float = Field(1.0, ge=0)
     evidence_scale: float = Field(1.6, gt=0)
@@ -78,6 +83,16 @@ class _Hit(NamedTuple):
     term: str
 
 
+class Context(NamedTuple):
+    """What the preceding units of the same article said, for references back to them."""
+
+    antecedent: str | None = None  # the competitor named last within ``anaphora_window`` units
+    previous: str | None = None  # the last competitor mentioned in the unit just before
+    previous_about_subject: bool = False  # whether that unit also names the followed company
+
+
+_OPENING_NOISE = " \t\"'“‘「『(（[【《"  # what may precede an opening reference
+
 @dataclass
 class _Evidence:
     """Accumulated evidence for one single-choice task, with the reasons."""
@@ -92,11 +107,18 @@ class _Evidence:
             self.minus -= weight
 
 
-def _softmax(logits: Sequence[float]) -> list[float]:
-    top = max(logits)
-    exps = [math.exp(x - top) for x in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
+def _plain_factor(hit: _Hit, tone: bool) -> tuple[float, str]:
+    """The factor of every cue in a unit without negation, clause structure or question."""
+    return 1.0, "lexicon"
+
+
+def _choice(labels: Sequence[str], plus: float, neutral: float, minus: float) -> dict[str, Any]:
+    """Softmax over the (positive, neutral, negative) logits of a single-choice task, and its label."""
+    top = max(plus, neutral, minus)
+    a, b, c = math.exp(plus - top), math.exp(neutral - top), math.exp(minus - top)
+    total = a + b + c
+    label = labels[0] if a >= b and a >= c else labels[1] if b >= c else labels[2]
+    return {"label": label, "scores": {labels[0]: a / total, labels[1]: b / total, labels[2]: c / total}}
 
 
 class RulePreannotator:
@@ -135,7 +157,17 @@ class RulePreannotator:
             for alias in entity.ambiguous_aliases
         }
         self._subject_terms = frozenset(normalize(a) for a in self.subject.aliases)
+        collective = self.config.collective_entity
+        if collective is not None and collective not in competitors:
+            raise ConfigError(f"collective_entity {collective!r} is not a competitor entity of the schema")
         lex = self.lexicon
+        self._back = frozenset(lex.references("back"))
+        self._openings = lex.references("opening") + lex.references("opening-plural")
+        self._plural = frozenset(lex.references("opening-plural"))
+        self._compounds = lex.references("compound")
+        contrasts = lex.references("contrast") if collective else ()
+        self._contrasts = frozenset(contrasts)
+        self._contrast_terms = re.compile("|".join(map(re.escape, contrasts))) if contrasts else None
         self._lexical = frozenset(lex.sentiment) | frozenset(lex.stance) | lex.negation | frozenset(lex.structure)
         self._ascii_terms = frozenset(t for t in self._all_terms() if _ASCII_WORD.match(t[0]))
         self._thresholds = {t: self.config.topic_thresholds.get(t, self.config.topic_threshold) for t in self.topics}
@@ -147,7 +179,7 @@ class RulePreannotator:
         lex = self.lexicon
         return (
             set(lex.sentiment) | set(lex.stance) | set(lex.topics) | lex.negation | set(lex.structure)
-            | lex.anaphora | set(self._entity_of) | self._subject_terms
+            | self._back | set(self._entity_of) | self._subject_terms
         )
 
     def _build_automaton(self) -> ahocorasick.Automaton:
@@ -182,36 +214,113 @@ class RulePreannotator:
 
     def predict(self, texts: Iterable[str]) -> list[dict[str, Any]]:
         """Prediction blocks for raw texts (normalised here)."""
-        return [self.predict_one(text, normalize(text)) for text in texts]
+        return [self.predict_one(text) for text in texts]
 
-    def predict_one(self, text: str, norm: str, antecedent: str | None = None) -> dict[str, Any]:
-        """The prediction block for one unit; ``norm`` is ``normalize(text)`` (same length).
+    def predict_one(self, text: str, norm: str | None = None, context: Context | None = None) -> dict[str, Any]:
+        """The prediction block for one unit; ``norm`` is ``normalize(text)`` if already computed.
 
-        ``antecedent`` is the entity an anaphoric expression in this unit refers to, if any.
+        ``context`` describes the preceding units of the article, which references may point back to.
         """
+        return self._predict(text, norm or normalize(text), context or Context())[0]
+
+    def _predict(self, text: str, norm: str, context: Context) -> tuple[dict[str, Any], bool]:
+        """The prediction block and whether the unit names the followed company."""
         cfg, lex = self.config, self.lexicon
         hits = self._hits(norm)
-        role_at = [(h, lex.structure[h.term]) for h in hits if h.term in lex.structure]
-        negators = [h for h in hits if h.term in lex.negation]
-        # clause positions matter only for negation scope and concessive clauses
-        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)] if negators or role_at else []
+        structure, negation = lex.structure, lex.negation
+        role_at = [(h, structure[h.term]) for h in hits if h.term in structure]
+        negators = [h for h in hits if h.term in negation]
+        question = norm.rstrip().endswith("?") or "吗" in norm[-3:]
+        conditional = next((h.start for h, r in role_at if r == "conditional"), None) if role_at else None
+        if negators or role_at or question:
+            factor = self._structure(norm, role_at, negators, question, conditional)
+        else:  # nothing can change a cue's weight
+            factor = _plain_factor
+        explanations: list[dict[str, Any]] = []
+        tone, stance = _Evidence(), _Evidence()
+        sentiment_of, stance_of = lex.sentiment, lex.stance
+        for hit in hits:
+            term = hit.term
+            base_tone = sentiment_of.get(term)
+            if base_tone is not None:
+                f, why = factor(hit, True)
+                weight = base_tone * f
+                tone.add(weight)
+                explanations.append(
+                    {"task": "sentiment", "label": "positive" if weight >= 0 else "negative", "cue": term,
+                     "start": hit.start, "end": hit.end, "weight": weight, "rule": why}
+                )
+            if term in stance_of:
+                direction, base = stance_of[term]
+                f, why = factor(hit, False)
+                weight = base * f * (1 if direction == "bullish" else -1)
+                stance.add(weight)
+                explanations.append(
+                    {"task": "stance", "label": "bullish" if weight >= 0 else "risk", "cue": term,
+                     "start": hit.start, "end": hit.end, "weight": weight, "rule": why}
+                )
+
+        consequence = any(r in ("consequence", "alternative") for _, r in role_at)
+        if conditional is not None and (consequence or tone.minus > 0 or stance.minus > 0):
+            stance.add(-cfg.conditional_risk)
+            explanations.append(
+                {"task": "stance", "label": "risk", "cue": norm[conditional : conditional + 2],
+                 "start": conditional, "weight": -cfg.conditional_risk, "rule": "conditional warning"}
+            )
+
+        mentions = self._mentions(hits, norm)
+        entity_of = self._entity_of
+        subject_at = next((h.start for h in hits if h.term in self._subject_terms), None)
+        about_subject = subject_at is not None
+        unnamed: set[str] = set()
+        if not mentions:
+            reference = self._reference(hits, norm, subject_at, context)
+            if reference is not None:
+                mentions = [reference[0]]
+                entity_of = {**entity_of, reference[0].term: reference[1]}
+                unnamed = {reference[0].term} - self._contrasts
+        if mentions and not about_subject:
+            stance.add(-cfg.competitor_good_news_risk * tone.plus)
+            stance.add(cfg.sentiment_to_stance * tone.minus)
+            if tone.plus:
+                explanations.append(
+                    {"task": "stance", "label": "risk", "weight": -cfg.competitor_good_news_risk * tone.plus,
+                     "rule": "good news about a competitor"}
+                )
+        else:
+            stance.add(cfg.sentiment_to_stance * (tone.plus - tone.minus))
+
+        scale, bias = cfg.evidence_scale, cfg.neutral_bias
+        topics = self._topics(hits, [entity_of[h.term] for h in mentions], explanations)
+        block = {
+            "model_version": self.model_version,
+            "sentiment": _choice(self._sentiment_labels, scale * tone.plus, bias, scale * tone.minus),
+            "stance": _choice(self._stance_labels, scale * stance.plus, bias, scale * stance.minus),
+            "topics": topics,
+            "competitors": [
+                {"start": h.start, "end": h.end, "entity": entity_of[h.term], "surface": text[h.start : h.end]}
+                | ({"anaphor": True} if h.term in unnamed else {})
+                for h in mentions
+            ],
+            "explanations": explanations,
+        }
+        return block, about_subject
+
+    def _structure(
+        self, norm: str, role_at: list[tuple[_Hit, str]], negators: list[_Hit], question: bool, conditional: int | None
+    ) -> Callable[[_Hit, bool], tuple[float, str]]:
+        """``factor(hit, is_tone)``: a cue's multiplier from negation and clause structure, and the reason."""
+        cfg = self.config
+        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(norm)]  # clause positions: negation scope, concession
 
         def clause(pos: int) -> int:
             return bisect.bisect_right(breaks, pos)
 
         contrast = next((h.start for h, r in role_at if r == "contrast" and h.start > 0), None)
         concessive = {clause(h.start) for h, r in role_at if r == "concessive"}
-        conditional = next((h.start for h, r in role_at if r == "conditional"), None)
-        consequence = any(r in ("consequence", "alternative") for _, r in role_at)
-        question = norm.rstrip().endswith("?") or "吗" in norm[-3:]
-        plain = not (negators or role_at or question)  # nothing can change a cue's weight
-        explanations: list[dict[str, Any]] = []
 
-        def factor(hit: _Hit, tone: bool) -> tuple[float, list[str]]:
-            """Multiplier from structure (negation sign included) and the rules that applied."""
+        def factor(hit: _Hit, tone: bool) -> tuple[float, str]:
             f, why = 1.0, []
-            if plain:
-                return f, why
             if any(
                 n.end <= hit.start and hit.start - n.end <= cfg.negation_window and clause(n.start) == clause(hit.start)
                 for n in negators
@@ -229,70 +338,28 @@ class RulePreannotator:
             if tone and question:
                 f *= cfg.question_weight
                 why.append("question")
-            return f, why
+            return f, ", ".join(why) or "lexicon"
 
-        tone, stance = _Evidence(), _Evidence()
-        for hit in hits:
-            base_tone = lex.sentiment.get(hit.term)
-            if base_tone is not None:
-                f, why = factor(hit, tone=True)
-                weight = base_tone * f
-                tone.add(weight)
-                label = "positive" if weight >= 0 else "negative"
-                explanations.append(_explain("sentiment", label, hit, weight, why or ["lexicon"]))
-            if hit.term in lex.stance:
-                direction, base = lex.stance[hit.term]
-                f, why = factor(hit, tone=False)
-                weight = base * f * (1 if direction == "bullish" else -1)
-                stance.add(weight)
-                label = "bullish" if weight >= 0 else "risk"
-                explanations.append(_explain("stance", label, hit, weight, why or ["lexicon"]))
+        return factor
 
-        if conditional is not None and (consequence or tone.minus > 0 or stance.minus > 0):
-            stance.add(-cfg.conditional_risk)
-            explanations.append(
-                {"task": "stance", "label": "risk", "cue": norm[conditional : conditional + 2],
-                 "start": conditional, "weight": -cfg.conditional_risk, "rule": "conditional warning"}
-            )
-
-        mentions = self._mentions(hits, norm)
-        entity_of = self._entity_of
-        if antecedent is not None and not mentions:
-            anaphors = [h for h in hits if h.term in lex.anaphora]
-            mentions = anaphors[:1]
-            entity_of = {**entity_of, **{h.term: antecedent for h in mentions}}
-        about_subject = not self._subject_terms.isdisjoint([h.term for h in hits])
-        if mentions and not about_subject:
-            stance.add(-cfg.competitor_good_news_risk * tone.plus)
-            stance.add(cfg.sentiment_to_stance * tone.minus)
-            if tone.plus:
-                explanations.append(
-                    {"task": "stance", "label": "risk", "weight": -cfg.competitor_good_news_risk * tone.plus,
-                     "rule": "good news about a competitor"}
-                )
-        else:
-            stance.add(cfg.sentiment_to_stance * (tone.plus - tone.minus))
-
-        scale, bias = cfg.evidence_scale, cfg.neutral_bias
-        sentiment_scores = _softmax([scale * tone.plus, bias, scale * tone.minus])
-        stance_scores = _softmax([scale * stance.plus, bias, scale * stance.minus])
-        topic_scores, topic_cues = self._topics(hits, [entity_of[h.term] for h in mentions])
-        explanations.extend(topic_cues)
-        return {
-            "model_version": self.model_version,
-            "sentiment": _single(self._sentiment_labels, sentiment_scores),
-            "stance": _single(self._stance_labels, stance_scores),
-            "topics": {
-                "labels": [t for t in self.topics if topic_scores[t] >= self._thresholds[t]],
-                "scores": topic_scores,
-            },
-            "competitors": [
-                {"start": h.start, "end": h.end, "entity": entity_of[h.term], "surface": None}
-                | ({"anaphor": True} if h.term in lex.anaphora else {})
-                for h in mentions
-            ],
-            "explanations": explanations,
-        }
+    def _reference(self, hits: list[_Hit], norm: str, subject_at: int | None, context: Context) -> tuple[_Hit, str] | None:
+        """A competitor referred to without its name, as ``(hit, entity)``; see point 6 above."""
+        if context.antecedent is not None:
+            back = next((h for h in hits if h.term in self._back), None)
+            if back is not None:
+                return back, context.antecedent
+        if context.previous is not None:
+            body = norm.lstrip(_OPENING_NOISE)
+            if not body.startswith(self._compounds):
+                term = next((t for t in self._openings if body.startswith(t)), None)
+                if term is not None and (term in self._plural or not context.previous_about_subject):
+                    start = len(norm) - len(body)
+                    return _Hit(start, start + len(term), term), context.previous
+        if subject_at is not None and self._contrast_terms is not None:
+            for match in self._contrast_terms.finditer(norm, 0, subject_at):
+                if _CLAUSE_BREAK.search(norm, match.end(), subject_at):
+                    return _Hit(match.start(), match.end(), match.group()), self.config.collective_entity
+        return None
 
     def _mentions(self, hits: list[_Hit], norm: str) -> list[_Hit]:
         """Competitor mentions, longest first where they nest (鸿蒙 inside 鸿蒙智行 is not a second one)."""
@@ -306,24 +373,30 @@ class RulePreannotator:
             if h.term not in self._context_of or confirmed or any(w in norm for w in self._context_of[h.term])
         ]
 
-    def _topics(self, hits: list[_Hit], entities: list[str]) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        totals = dict.fromkeys(self.topics, 0.0)
-        cues = []
+    def _topics(self, hits: list[_Hit], entities: list[str], explanations: list[dict[str, Any]]) -> dict[str, Any]:
+        """Topic scores and chosen labels; each keyword (and each competitor) adds its cue to ``explanations``."""
+        totals: dict[str, float] = {}
         keywords, seen = self.lexicon.topics, set()
         for hit in hits:
             term = hit.term
             if term in keywords and term not in seen:
                 seen.add(term)
                 for topic, weight in keywords[term]:
-                    totals[topic] += weight
-                    cues.append({"task": "topics", "label": topic, "cue": term, "start": hit.start, "end": hit.end,
-                                 "weight": weight, "rule": "keyword"})
-        if "competitor" in totals:
+                    totals[topic] = totals.get(topic, 0.0) + weight
+                    explanations.append({"task": "topics", "label": topic, "cue": term, "start": hit.start,
+                                         "end": hit.end, "weight": weight, "rule": "keyword"})
+        if entities and "competitor" in self._thresholds:
             for entity in sorted(set(entities)):
-                totals["competitor"] += 1.0
-                cues.append({"task": "topics", "label": "competitor", "cue": entity, "weight": 1.0, "rule": "mention"})
-        exp = math.exp
-        return {t: 1.0 - exp(-w) if w else 0.0 for t, w in totals.items()}, cues
+                totals["competitor"] = totals.get("competitor", 0.0) + 1.0
+                explanations.append(
+                    {"task": "topics", "label": "competitor", "cue": entity, "weight": 1.0, "rule": "mention"}
+                )
+        scores = dict.fromkeys(self.topics, 0.0)
+        for topic, weight in totals.items():
+            if weight:
+                scores[topic] = 1.0 - math.exp(-weight)
+        thresholds = self._thresholds
+        return {"labels": [t for t in self.topics if t in totals and scores[t] >= thresholds[t]], "scores": scores}
 
     def annotate(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Add a ``predictions`` block to each record (any dict with ``text``); the input is not modified.
@@ -333,6 +406,7 @@ class RulePreannotator:
         """
         last_named: dict[str, tuple[int, str]] = {}  # article id -> (position, entity) of its last named mention
         window = self.config.anaphora_window
+        previous: tuple[str, int, str | None, bool] = ("", -2, None, False)  # article, position, entity, subject
         for position, record in enumerate(records):
             text = record["text"]
             norm = record.get("text_norm") or normalize(text)
@@ -341,24 +415,17 @@ class RulePreannotator:
             if "id" not in out:
                 out["id"] = sentence_id(article_id, norm)
             seen = last_named.get(article_id)
-            antecedent = seen[1] if seen and position - seen[0] <= window else None
-            prediction = self.predict_one(text, norm, antecedent)
-            named = [m["entity"] for m in prediction["competitors"] if not m.get("anaphor")]
+            adjacent = previous[0] == article_id and previous[1] == position - 1
+            context = Context(
+                antecedent=seen[1] if seen and position - seen[0] <= window else None,
+                previous=previous[2] if adjacent else None,
+                previous_about_subject=adjacent and previous[3],
+            )
+            prediction, about_subject = self._predict(text, norm, context)
+            competitors = prediction["competitors"]
+            named = [m["entity"] for m in competitors if not m.get("anaphor")]
             if named:
                 last_named[article_id] = (position, named[-1])
-            for mention in prediction["competitors"]:
-                mention["surface"] = text[mention["start"] : mention["end"]]
+            previous = (article_id, position, competitors[-1]["entity"] if competitors else None, about_subject)
             out["predictions"] = prediction
             yield out
-
-
-def _single(labels: Sequence[str], scores: list[float]) -> dict[str, Any]:
-    best = scores.index(max(scores))
-    return {"label": labels[best], "scores": dict(zip(labels, scores))}
-
-
-def _explain(task: str, label: str, hit: _Hit, weight: float, why: list[str]) -> dict[str, Any]:
-    return {
-        "task": task, "label": label, "cue": hit.term, "start": hit.start, "end": hit.end,
-        "weight": weight, "rule": ", ".join(why),
-    }

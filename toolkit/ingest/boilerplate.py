@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from toolkit.errors import SchemaError
 from toolkit.ingest.normalize import normalize
@@ -41,11 +41,54 @@ class Rule(BaseModel):
         return self
 
 
-def _combine(rules: tuple[Rule, ...]) -> re.Pattern[str] | None:
-    """One alternation with a named group per rule: a single search per line instead of one per rule."""
-    if not rules:
-        return None
-    return re.compile("|".join(f"(?P<r{i}>{rule.pattern.pattern})" for i, rule in enumerate(rules)))
+def _alternatives(pattern: str) -> list[str]:
+    """Split a regular expression at its top-level ``|`` (outside groups and character classes)."""
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 1
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += pattern.startswith("^", i + 1)
+            i += pattern.startswith("]", i + 1)  # "[]...]" and "[^]...]": a leading ] is a literal
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+class LineMatcher:
+    """Finds the lines that one rule list matches, and names the rule.
+
+    Trying every rule at every position of every line is what made boilerplate removal slow. The rules'
+    ``^``-anchored alternatives are joined into one pattern tried once at a line's start (``match``) and
+    the rest into one ``search``; only a line that matches either is checked rule by rule for its name.
+    """
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        pieces = [f"(?:{piece})" for rule in rules for piece in _alternatives(rule.pattern.pattern)]
+        anchored = "|".join(p for p in pieces if p.startswith("(?:^")) or "(?!)"
+        floating = "|".join(p for p in pieces if not p.startswith("(?:^")) or "(?!)"
+        self._rules = rules
+        self._match, self._search = re.compile(anchored).match, re.compile(floating).search
+
+    def hits(self, lines: list[str]) -> list[int]:
+        """Indices of the (stripped) lines that some rule matches."""
+        match, search = self._match, self._search
+        return [i for i, line in enumerate(lines) if line and (match(line) or search(line))]
+
+    def name(self, line: str) -> str:
+        """The first rule, in file order, that matches a line ``hits`` returned."""
+        return next(rule.name for rule in self._rules if rule.pattern.search(line))
 
 
 class RuleSet(BaseModel):
@@ -55,22 +98,10 @@ class RuleSet(BaseModel):
     drop_line: tuple[Rule, ...] = ()
     truncate_after: tuple[Rule, ...] = ()
 
-    _patterns: dict[str, re.Pattern[str] | None] = PrivateAttr(default_factory=dict)
-
-    def model_post_init(self, context: object) -> None:
-        self._patterns.update(drop_line=_combine(self.drop_line), truncate_after=_combine(self.truncate_after))
-
-    def matcher(self, which: str) -> Callable[[str], str | None]:
-        """A function giving the name of the first ``which`` rule matching a line, or None."""
-        pattern, rules = self._patterns[which], getattr(self, which)
-        if pattern is None:
-            return lambda line: None
-
-        def match(line: str) -> str | None:
-            found = pattern.search(line)
-            return rules[int(found.lastgroup[1:])].name if found else None
-
-        return match
+    @functools.cached_property
+    def matchers(self) -> tuple[LineMatcher, LineMatcher]:
+        """The ``drop_line`` and ``truncate_after`` matchers, built once per rule set."""
+        return LineMatcher(self.drop_line), LineMatcher(self.truncate_after)
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,36 +129,39 @@ class CleanResult:
     removed: Counter[str] = field(default_factory=Counter)
 
 
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
 def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
-    """Drop boilerplate lines and cut trailing link lists; kept lines are returned unchanged.
+    """Drop boilerplate lines and cut trailing link lists; kept lines lose only their trailing space.
 
     Blank-line runs collapse to one blank line, so paragraph breaks survive but page layout does not.
+    Lines are matched after normalisation and stripping; the rest is whole-list work, no per-line loop.
     """
-    kept: list[tuple[str, str]] = []
-    removed: Counter[str] = Counter()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     probes = normalize(text).split("\n")  # one OpenCC call per article; same length, so lines align
-    body_lines = 0
-    drop_rule, cut_rule = rules.matcher("drop_line"), rules.matcher("truncate_after")
-    for i, (line, probe) in enumerate(zip(lines, probes)):
-        probe = probe.strip()
-        if not probe:
-            if kept and kept[-1][0] != "":
-                kept.append(("", ""))
-            continue
+    stripped = [probe.strip() for probe in probes]
+    removed: Counter[str] = Counter()
+    drop_rules, cut_rules = rules.matchers
+    dropped = drop_rules.hits(stripped)
+    end = len(lines)
+    for i in cut_rules.hits(stripped):
+        body_lines = i - stripped[:i].count("") - sum(1 for d in dropped if d < i)
         if body_lines >= rules.min_body_lines:
-            cut = cut_rule(probe)
-            if cut is not None:
-                removed[cut] += sum(1 for rest in lines[i:] if rest.strip())
-                break
-        drop = drop_rule(probe)
-        if drop is not None:
-            removed[drop] += 1
-            continue
-        width = len(line.rstrip())
-        kept.append((line[:width], probes[i][:width]))
-        body_lines += 1
-    while kept and kept[-1][0] == "":
-        kept.pop()
-    return CleanResult("\n".join(k[0] for k in kept), "\n".join(k[1] for k in kept), removed)
+            removed[cut_rules.name(stripped[i])] += len(stripped) - i - stripped[i:].count("")
+            end = i
+            break
+    for i in dropped:
+        if i < end:
+            removed[drop_rules.name(stripped[i])] += 1
+    drop_set = set(dropped)
+    keep = [i for i in range(end) if i not in drop_set] if dropped else range(end)
+    kept = [lines[i].rstrip() for i in keep]
+    kept_norm = [probes[i][: len(line)] for i, line in zip(keep, kept)]
+    return CleanResult(_join(kept), _join(kept_norm), removed)
+
+
+def _join(lines: list[str]) -> str:
+    """Join lines, collapsing blank-line runs to one and dropping leading and trailing blank lines."""
+    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")

@@ -6,6 +6,7 @@ normalised text (by a lexicon or a model) is the same offset in the original, Tr
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Sequence
@@ -55,38 +56,27 @@ def normalize(text: str) -> str:
     return to_simplified(text)
 
 
-_TRAD_MARK, _SIMP_MARK = "\x01", "\x02"
-
-
 @functools.lru_cache(maxsize=1)
-def _script_table() -> tuple[dict[int, str], frozenset[str], frozenset[str]]:
-    """Translation table marking script-specific characters, plus the two character sets."""
+def _script_chars() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Character-class regexes of Traditional-only and Simplified-only characters.
+
+    A character is Traditional-only when OpenCC t2s changes it, Simplified-only when s2t does (and t2s
+    does not). Searching with a character class runs at C speed, which is what ingest needs per article.
+    """
     block = "".join(chr(cp) for lo, hi in _CJK_BLOCKS for cp in range(lo, hi + 1))
     to_s = _convert_chars(block, "t2s")
     to_t = _convert_chars(block, "s2t")
-    trad_only = frozenset(c for c, s in zip(block, to_s) if s != c)
-    simp_only = frozenset(c for c, t in zip(block, to_t) if t != c) - trad_only
-    table = {ord(c): _TRAD_MARK for c in trad_only} | {ord(c): _SIMP_MARK for c in simp_only}
-    return table, trad_only, simp_only
+    trad = "".join(c for c, s in zip(block, to_s) if s != c)
+    simp = "".join(c for c, s, t in zip(block, to_s, to_t) if s == c and t != c)
+    return re.compile(f"[{trad}]"), re.compile(f"[{simp}]")
 
 
-def unit_scripts(text: str, spans: Sequence[tuple[int, int]]) -> tuple[Script, list[Script]]:
-    """Script of ``text`` and of each ``text[start:end]`` span, a span without evidence taking the text's.
+def _script_of(n_trad: int, n_simp: int, default: Script) -> Script:
+    """Script from counts of script-specific characters; ``default`` when there are none.
 
-    When ``text`` uses only one script's specific characters every span gets the text's script without
-    any per-span work, which is the common case.
+    Ties go to Traditional: several "Simplified-only" characters (后, 么, 并) also occur in Traditional
+    text. One script must outnumber the other ``_DOMINANCE`` times to win outright.
     """
-    table, trad_only, simp_only = _script_table()
-    article = detect_script(text)
-    if trad_only.isdisjoint(text) or simp_only.isdisjoint(text):
-        return article, [article] * len(spans)
-    marks = text.translate(table)
-    return article, [_script_from_counts(marks, start, end, article) for start, end in spans]
-
-
-def _script_from_counts(marks: str, start: int, end: int, default: Script) -> Script:
-    n_trad = marks.count(_TRAD_MARK, start, end)
-    n_simp = marks.count(_SIMP_MARK, start, end)
     if not n_trad and not n_simp:
         return default
     if n_trad >= n_simp:
@@ -94,16 +84,38 @@ def _script_from_counts(marks: str, start: int, end: int, default: Script) -> Sc
     return "hans" if n_simp >= _DOMINANCE * n_trad else "mixed"
 
 
-def detect_script(text: str, default: Script = "hans") -> Script:
-    """``hant``, ``hans`` or ``mixed`` by counting script-specific characters.
+def _span_script(text: str, start: int, end: int, default: Script) -> Script:
+    trad, simp = _script_chars()
+    return _script_of(len(trad.findall(text, start, end)), len(simp.findall(text, start, end)), default)
 
-    A text with no script-specific character returns ``default``. Ties go to Traditional: several
-    "Simplified-only" characters (后, 么, 并) also occur in Traditional text.
-    """
-    table, trad_only, simp_only = _script_table()
-    has_trad, has_simp = not trad_only.isdisjoint(text), not simp_only.isdisjoint(text)
+
+def detect_script(text: str, default: Script = "hans") -> Script:
+    """``hant``, ``hans`` or ``mixed`` by counting script-specific characters; ``default`` without any."""
+    trad, simp = _script_chars()
+    has_trad, has_simp = trad.search(text) is not None, simp.search(text) is not None
     if has_trad != has_simp:  # one script's evidence only: no need to count
         return "hant" if has_trad else "hans"
-    if not has_trad:
-        return default
-    return _script_from_counts(text.translate(table), 0, len(text), default)
+    return _span_script(text, 0, len(text), default) if has_trad else default
+
+
+def unit_scripts(text: str, spans: Sequence[tuple[int, int]]) -> tuple[Script, list[Script]]:
+    """Script of ``text`` and of each ``text[start:end]`` span (in text order), a span without evidence
+    taking the text's.
+
+    Only spans holding a character of the text's minority script can differ from the text's script, so
+    only those are counted (all spans when the text itself is mixed). A single-script text, the common
+    case, costs two character-class searches.
+    """
+    article = detect_script(text)
+    scripts = [article] * len(spans)
+    trad, simp = _script_chars()
+    minority = {"hant": simp, "hans": trad}.get(article)
+    if minority is None:  # mixed, or no evidence at all
+        if article == "mixed":
+            scripts = [_span_script(text, start, end, article) for start, end in spans]
+        return article, scripts
+    starts = [start for start, _ in spans]
+    touched = {bisect.bisect_right(starts, match.start()) - 1 for match in minority.finditer(text)}
+    for i in touched - {-1}:  # spans are in text order; -1: before the first span
+        scripts[i] = _span_script(text, *spans[i], article)
+    return article, scripts

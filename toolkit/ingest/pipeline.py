@@ -11,12 +11,12 @@ from typing import Any
 from toolkit.config import IngestConfig
 from toolkit.ingest.boilerplate import load_rules
 from toolkit.ingest.clean import clean_article
-from toolkit.ingest.normalize import detect_script, normalize, unit_scripts
+from toolkit.ingest.normalize import Script, normalize, unit_scripts
 from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
 from toolkit.io import RecordWriter, sidecar_path
 from toolkit.progress import track
-from toolkit.records import Article, article_id_for, sentence_id
-from toolkit.segment import SegmentConfig, segment
+from toolkit.records import Article, article_id_for, sentence_ids
+from toolkit.segment import SegmentConfig, unit_spans
 
 
 @dataclass
@@ -41,29 +41,34 @@ def sentence_records(
     reads and writes); building them directly keeps ingest fast. ``text_norm`` (``normalize(text)``,
     computed if not given) is character-aligned with ``text``, so each unit's normal form is a slice of it.
     """
+    return _records(article_id, text, config, text_norm)[1]
+
+
+def _records(
+    article_id: str, text: str, config: SegmentConfig, text_norm: str | None
+) -> tuple[Script, list[dict[str, Any]]]:
+    """``sentence_records`` plus the article's script, which comes out of the same pass."""
     if text_norm is None:
         text_norm = normalize(text)
-    units = segment(text, config)
-    _, scripts = unit_scripts(text, [(u.start, u.end) for u in units])
-    records = []
-    seen: Counter[str] = Counter()
-    for index, (unit, script) in enumerate(zip(units, scripts)):
-        norm = text_norm[unit.start : unit.end]
-        records.append(
-            {
-                "id": sentence_id(article_id, norm, seen[norm]),
-                "article_id": article_id,
-                "index": index,
-                "kind": unit.kind,
-                "text": unit.text,
-                "text_norm": norm,
-                "script": script,
-                "start": unit.start,
-                "end": unit.end,
-            }
-        )
-        seen[norm] += 1
-    return records
+    spans = unit_spans(text, config)
+    article_script, scripts = unit_scripts(text, [(start, end) for start, end, _ in spans])
+    norms = [text_norm[start:end] for start, end, _ in spans]
+    ids = sentence_ids(article_id, norms)
+    records = [
+        {
+            "id": sentence_id,
+            "article_id": article_id,
+            "index": index,
+            "kind": kind,
+            "text": text[start:end],
+            "text_norm": norm,
+            "script": script,
+            "start": start,
+            "end": end,
+        }
+        for index, (sentence_id, (start, end, kind), norm, script) in enumerate(zip(ids, spans, norms, scripts))
+    ]
+    return article_script, records
 
 
 class Ingestor:
@@ -86,9 +91,10 @@ class Ingestor:
     def process(self, raw: RawArticle) -> tuple[Article, list[dict[str, Any]]]:
         cleaned = clean_article(raw, self.rules)
         article_id = self._unique_article_id(raw, cleaned.text)
-        records = sentence_records(article_id, cleaned.text, self.segment_config, cleaned.text_norm)
+        script, records = _records(article_id, cleaned.text, self.segment_config, cleaned.text_norm)
+        first_seen = self._first_seen.setdefault
         for rec in records:
-            first = self._first_seen.setdefault(rec["text_norm"], rec["id"])
+            first = first_seen(rec["text_norm"], rec["id"])
             if first != rec["id"] and rec["kind"] != "heading":
                 rec["duplicate_of"] = first
         article = Article(
@@ -99,7 +105,7 @@ class Ingestor:
             published_at=cleaned.published_at,
             source=raw.source,
             encoding=raw.encoding,
-            script=detect_script(cleaned.text),
+            script=script,
             n_units=len(records),
             boilerplate_removed=dict(cleaned.removed),
         )
@@ -142,9 +148,8 @@ def ingest(
             summary.articles += 1
             if not records:
                 summary.empty_articles.append(item.source)
-            for rec in records:
-                sentences.write(rec)
-                summary.by_kind[rec["kind"]] += 1
-                summary.duplicates += "duplicate_of" in rec
+            sentences.write_many(records)
+            summary.by_kind.update(rec["kind"] for rec in records)
+            summary.duplicates += sum("duplicate_of" in rec for rec in records)
             summary.sentences += len(records)
     return summary

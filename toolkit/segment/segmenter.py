@@ -2,10 +2,15 @@
 
 Every unit satisfies ``text[unit.start:unit.end] == unit.text``: units are slices of the input, never
 rewritten, so later stages can always point back into the article.
+
+The rules are compiled into one regular expression that walks the whole text once (``finditer``): each
+match is a unit and the named group that matched gives its kind. The per-unit work left in Python is
+reading that group's span, which is what makes ingest fast.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,20 +18,17 @@ from typing import Literal, NamedTuple
 
 Kind = Literal["sentence", "heading", "bullet", "table_row"]
 
-_SPACE = " \t\u3000\u00a0\ufeff"
+# Line breaks are what str.splitlines() splits on; "space" is every other whitespace character plus the
+# byte-order mark, stripped from both ends of a line and skipped between sentences.
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in _BREAKS) + "\ufeff"
 # A sentence ends at a run of terminators plus any closing quotes/brackets that follow it. ASCII '.' is
 # not a terminator, so decimals (3.5亿, 1.98秒) are never split.
 _CLOSERS = "”’\"'」』）)\\]】》〉"
-_SENTENCE_END = re.compile(rf"(?:[。！？!?；;]+|…+)[{_CLOSERS}]*")
+_ENDS = "。！？!?；;…"
+_TERMINAL = _ENDS + "，,：:"  # a line ending in one of these is text, not a heading
+_BULLET_SYMBOLS = r"•●○◆◇▪▫■□►▶✓✔※·\-*+–—"
 _CLAUSE_END = re.compile(r"[，,、：:]")
-_TERMINAL = "。！？!?；;…，,：:"
-_TABLE_ROW = re.compile(r"^\|.*\|$")
-_MD_HEADING = re.compile(r"^#{1,6}\s+")
-_BULLET_SYMBOL = re.compile(r"^[•●○◆◇▪▫■□►▶✓✔※·\-*+–—]\s*")
-_NUMBERED = re.compile(
-    r"^(?:\d{1,2}[.、)）](?!\d)|[（(](?:[一二三四五六七八九十]{1,3}|\d{1,2})[)）]|[一二三四五六七八九十]{1,3}[、.])\s*"
-)
-_NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}\s*[·|｜]|\d{2}\s|第[一二三四五六七八九十\d]{1,3}[章节部分])")
 
 
 @dataclass(frozen=True)
@@ -54,47 +56,57 @@ class Unit(NamedTuple):
     kind: Kind
 
 
-def _lines(text: str) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of each line with surrounding whitespace trimmed; blank lines are skipped."""
-    pos = 0
-    for raw in text.splitlines(keepends=True):
-        line = raw.rstrip("\r\n")
-        stripped_left = len(line) - len(line.lstrip(_SPACE))
-        content = line.strip(_SPACE)
-        if content:
-            start = pos + stripped_left
-            yield start, start + len(content)
-        pos += len(raw)
+# Group name in the unit pattern -> the unit's kind.
+_KINDS: dict[str, Kind] = {
+    "table": "table_row",
+    "markdown": "heading",
+    "bullet": "bullet",
+    "numbered_heading": "heading",
+    "numbered_item": "bullet",
+    "short": "heading",
+    "section": "heading",
+    "sentence": "sentence",
+}
 
 
-def _classify(line: str, cfg: SegmentConfig) -> tuple[Kind, int]:
-    """Return the line's kind and how many leading markup characters to skip (markdown '#')."""
-    if _TABLE_ROW.match(line):
-        return "table_row", 0
-    heading = _MD_HEADING.match(line)
-    if heading:
-        return "heading", heading.end()
+@functools.lru_cache(maxsize=8)
+def _unit_pattern(heading_max_chars: int) -> re.Pattern[str]:
+    """The unit regex for one heading length; line kinds are tried in order at each line's start.
+
+    1. table row ``| a | b |``; 2. markdown heading ``## 标题`` (the unit is the text after the marks);
+    3. bullet ``• …``; 4. numbered line ``1.`` ``（一）`` ``一、``: a heading when short, else a bullet;
+    5. short line without sentence punctuation: heading; 6. section line ``01 …`` ``第一章``
+    up to twice that length: heading; 7. otherwise sentences, each ending at a terminator run.
+    """
+    char, last = f"[^{_BREAKS}]", f"[^{_BREAKS}{_SPACE}]"
+    inline_space = f"[^\\S{_BREAKS}]"
+    eol = f"(?=[{_SPACE}]*+(?:[{_BREAKS}]|\\Z))"
+    line = f"{last}(?:{char}*{last})?{eol}"  # from a line's first content character to its last one
+    # A short line: a cheap possessive length check first, so long lines fail without backtracking.
     short = (
-        len(line) <= cfg.heading_max_chars and line[-1] not in _TERMINAL and not _SENTENCE_END.search(line)
+        f"(?=[^{_BREAKS}{_ENDS}]{{1,{heading_max_chars}}}+{eol})"
+        f"(?=[^{_BREAKS}{_ENDS}]{{0,{heading_max_chars - 1}}}[^{_BREAKS}{_SPACE}{_TERMINAL}]{eol})"
     )
-    if _BULLET_SYMBOL.match(line) and len(line) > 1:
-        return "bullet", 0
-    if _NUMBERED.match(line):
-        return ("heading" if short else "bullet"), 0
-    if short or (_NUMBERED_HEADING.match(line) and len(line) <= cfg.heading_max_chars * 2):
-        return "heading", 0
-    return "sentence", 0
-
-
-def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    pos = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        yield pos, match.end()
-        pos = match.end()
-        while pos < end and text[pos] in _SPACE:
-            pos += 1
-    if pos < end:
-        yield pos, end
+    numbered = (
+        r"(?:\d{1,2}[.、)）](?!\d)|[（(](?:[一二三四五六七八九十]{1,3}|\d{1,2})[)）]|[一二三四五六七八九十]{1,3}[、.])"
+    )
+    section = f"(?:\\d{{1,2}}{inline_space}*[·|｜]|\\d{{2}}{inline_space}|第[一二三四五六七八九十\\d]{{1,3}}[章节部分])"
+    section_len = f"(?={char}{{0,{2 * heading_max_chars - 1}}}{last}{eol})"
+    line_kinds = "|".join(
+        (
+            f"(?P<table>\\|{char}*\\|){eol}",
+            f"#{{1,6}}+{inline_space}++[{_SPACE}]*+(?P<markdown>{line})",
+            f"(?P<bullet>[{_BULLET_SYMBOLS}]{char}*{last}){eol}",
+            f"(?={numbered})(?:{short}(?P<numbered_heading>{line})|(?P<numbered_item>{line}))",
+            f"{short}(?P<short>{line})",
+            f"(?={section}){section_len}(?P<section>{line})",
+        )
+    )
+    # Up to the first terminator run and its closers, or to the line's last non-space character.
+    sentence = (
+        f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:(?:[。！？!?；;]++|…++)[{_CLOSERS}]*+|(?<![{_SPACE}])))"
+    )
+    return re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
 
 
 def _clause_cut(text: str, start: int, limit: int) -> int:
@@ -107,16 +119,33 @@ def _clause_cut(text: str, start: int, limit: int) -> int:
 
 
 def _bounded(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """Cut an over-long unit into pieces of at most ``max_chars``, none starting or ending with space."""
     while end - start > max_chars:
         cut = _clause_cut(text, start, start + max_chars)
         if cut <= start:
             cut = start + max_chars
-        yield start, cut
+        piece_end = cut
+        while text[piece_end - 1] in _SPACE:
+            piece_end -= 1
+        yield start, piece_end
         start = cut
         while start < end and text[start] in _SPACE:
             start += 1
     if start < end:
         yield start, end
+
+
+def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int, int, Kind]]:
+    """``(start, end, kind)`` of each unit in order: ``segment`` without building ``Unit`` objects."""
+    cfg = config or SegmentConfig()
+    spans = [(*m.span(m.lastgroup), _KINDS[m.lastgroup]) for m in _unit_pattern(cfg.heading_max_chars).finditer(text)]
+    if all(end - start <= cfg.max_chars for start, end, _ in spans):
+        return spans
+    return [
+        (piece_start, piece_end, kind)
+        for start, end, kind in spans
+        for piece_start, piece_end in _bounded(text, start, end, cfg.max_chars)
+    ]
 
 
 def segment(text: str, config: SegmentConfig | None = None) -> list[Unit]:
@@ -125,13 +154,4 @@ def segment(text: str, config: SegmentConfig | None = None) -> list[Unit]:
     Sentences end at 。！？!?；; or …, keeping closing quotes and brackets. Headings, bullets and table
     rows are whole lines. Any unit longer than ``config.max_chars`` is split at a clause boundary.
     """
-    cfg = config or SegmentConfig()
-    units: list[Unit] = []
-    for line_start, line_end in _lines(text):
-        kind, skip = _classify(text[line_start:line_end], cfg)
-        body_start = line_start + skip
-        spans = [(body_start, line_end)] if kind != "sentence" else _sentences(text, body_start, line_end)
-        for s_start, s_end in spans:
-            for u_start, u_end in _bounded(text, s_start, s_end, cfg.max_chars):
-                units.append(Unit(u_start, u_end, text[u_start:u_end], kind))
-    return units
+    return [Unit(start, end, text[start:end], kind) for start, end, kind in unit_spans(text, config)]
