@@ -192,6 +192,7 @@ class RulePreannotator:
 
     def _hits(self, norm: str) -> list[_Hit]:
         found = []
+        append = found.append
         for end, (term, length, is_ascii, is_lexical) in self._automaton.iter(norm):
             start = end - length + 1
             if is_ascii and (
@@ -199,7 +200,7 @@ class RulePreannotator:
                 or (end + 1 < len(norm) and norm[end + 1].islower() and norm[end + 1].isascii())
             ):
                 continue  # an ASCII term inside a longer ASCII word (AI in AIoT)
-            found.append((start, -end - 1, term, is_lexical))
+            append((start, -end - 1, term, is_lexical))
         if len(found) > 1:
             found.sort()
         kept: list[_Hit] = []
@@ -416,10 +417,10 @@ class RulePreannotator:
                 out["id"] = sentence_id(article_id, norm)
             seen = last_named.get(article_id)
             adjacent = previous[0] == article_id and previous[1] == position - 1
-            context = Context(
-                antecedent=seen[1] if seen and position - seen[0] <= window else None,
-                previous=previous[2] if adjacent else None,
-                previous_about_subject=adjacent and previous[3],
+            context = Context(  # antecedent, previous, previous_about_subject
+                seen[1] if seen and position - seen[0] <= window else None,
+                previous[2] if adjacent else None,
+                adjacent and previous[3],
             )
             prediction, about_subject = self._predict(text, norm, context)
             competitors = prediction["competitors"]
