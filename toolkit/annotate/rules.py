@@ -343,7 +343,9 @@ class RulePreannotator:
 
         return factor
 
-    def _reference(self, hits: list[_Hit], norm: str, subject_at: int | None, context: Context) -> tuple[_Hit, str] | None:
+    def _reference(
+        self, hits: list[_Hit], norm: str, subject_at: int | None, context: Context
+    ) -> tuple[_Hit, str] | None:
         """A competitor referred to without its name, as ``(hit, entity)``; see point 6 above."""
         if context.antecedent is not None:
             back = next((h for h in hits if h.term in self._back), None)

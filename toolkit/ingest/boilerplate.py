@@ -76,15 +76,19 @@ class LineMatcher:
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         pieces = [f"(?:{piece})" for rule in rules for piece in _alternatives(rule.pattern.pattern)]
-        anchored = "|".join(p for p in pieces if p.startswith("(?:^")) or "(?!)"
-        floating = "|".join(p for p in pieces if not p.startswith("(?:^")) or "(?!)"
+        anchored = "|".join(p for p in pieces if p.startswith("(?:^"))
+        floating = "|".join(p for p in pieces if not p.startswith("(?:^"))
         self._rules = rules
-        self._match, self._search = re.compile(anchored).match, re.compile(floating).search
+        tests = (anchored and re.compile(anchored).match, floating and re.compile(floating).search)
+        self._tests = [test for test in tests if test]  # a rule list without one kind skips its call
 
     def hits(self, lines: list[str]) -> list[int]:
         """Indices of the (stripped) lines that some rule matches."""
-        match, search = self._match, self._search
-        return [i for i, line in enumerate(lines) if line and (match(line) or search(line))]
+        if len(self._tests) == 2:
+            match, search = self._tests
+            return [i for i, line in enumerate(lines) if line and (match(line) or search(line))]
+        test = self._tests[0] if self._tests else None
+        return [i for i, line in enumerate(lines) if line and test(line)] if test else []
 
     def name(self, line: str) -> str:
         """The first rule, in file order, that matches a line ``hits`` returned."""
