@@ -1,7 +1,7 @@
 import pytest
 
 from toolkit.errors import SchemaError
-from toolkit.ingest.boilerplate import load_rules, strip_boilerplate
+from toolkit.ingest.boilerplate import _alternatives, load_rules, strip_boilerplate
 
 
 def test_drop_and_truncate_rules_cover_both_scripts():
@@ -50,3 +50,27 @@ def test_malformed_rule_file_names_the_field(tmp_path, body, message):
     with pytest.raises(SchemaError, match=message) as info:
         load_rules(path)
     assert str(path) in str(info.value)
+
+
+def test_layout_is_normalised_but_kept_lines_are_not_rewritten():
+    text = "\n\n  第一段正文。  \r\n\n\n\n第二段\t\n分享至\n第三段。\n\n"
+    result = strip_boilerplate(text, load_rules())
+    assert result.text == "  第一段正文。\n\n第二段\n第三段。"  # leading space kept, trailing space and runs gone
+    assert len(result.text_norm) == len(result.text)
+
+
+def test_alternatives_split_only_at_the_top_level():
+    assert _alternatives(r"^a|b(c|d)|[|x]|\||[]|]y") == ["^a", "b(c|d)", "[|x]", r"\|", "[]|]y"]
+
+
+def test_a_line_is_named_after_the_first_matching_rule_in_file_order(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "drop_line:\n"
+        "  - {name: promo, pattern: '扫码', example: 请扫码关注}\n"  # floating: searched through the line
+        "  - {name: widget, pattern: '^请.{0,3}$', example: 请扫码}\n",  # anchored: tried at the start only
+        encoding="utf-8",
+    )
+    result = strip_boilerplate("正文一句。\n请扫码\n请关注\n正文二句。", load_rules(path))
+    assert result.text == "正文一句。\n正文二句。"
+    assert result.removed == {"promo": 1, "widget": 1}

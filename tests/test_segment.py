@@ -122,3 +122,8 @@ def test_batch_ids_equal_single_ids():
         sentence_id("a1", "重复一句。", 1),
         sentence_id("a1", "重复一句。", 2),
     ]
+
+
+def test_pieces_of_an_over_long_unit_do_not_end_in_space():
+    units = segment("0000000 00000000", SegmentConfig(max_chars=8))
+    assert [u.text for u in units] == ["0000000", "00000000"]
