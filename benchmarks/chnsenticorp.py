@@ -40,12 +40,16 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--dev-limit", type=int, default=400, help="dev reviews used for model selection")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "chnsenticorp.json")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value of configs/chnsenticorp.yaml, as `toolkit train --set`")
     args = parser.parse_args()
-    base = load_train_config(ROOT / "configs" / "chnsenticorp.yaml")
+    overrides = dict(pair.split("=", 1) for pair in args.set)
+    base = load_train_config(ROOT / "configs" / "chnsenticorp.yaml", overrides)
     schema = load_schema()
     test = chnsenticorp_examples(base.data.test[0].path, schema)
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"encoder {base.model}; max_length {args.max_length}; epochs {args.epochs}; test {len(test)} reviews")
+          f"encoder {base.model}; max_length {args.max_length}; epochs {args.epochs}; lr {base.lr}; "
+          f"test {len(test)} reviews")
     results = []
     for size in args.sizes:
         cfg = base.model_copy(deep=True)
