@@ -89,13 +89,20 @@ def _span_script(text: str, start: int, end: int, default: Script) -> Script:
     return _script_of(len(trad.findall(text, start, end)), len(simp.findall(text, start, end)), default)
 
 
-def detect_script(text: str, default: Script = "hans") -> Script:
-    """``hant``, ``hans`` or ``mixed`` by counting script-specific characters; ``default`` without any."""
+def _scan(text: str, default: Script) -> tuple[Script, bool]:
+    """The text's script and whether it has characters specific to both scripts (two searches)."""
     trad, simp = _script_chars()
     has_trad, has_simp = trad.search(text) is not None, simp.search(text) is not None
     if has_trad != has_simp:  # one script's evidence only: no need to count
-        return "hant" if has_trad else "hans"
-    return _span_script(text, 0, len(text), default) if has_trad else default
+        return ("hant" if has_trad else "hans"), False
+    if not has_trad:
+        return default, False
+    return _span_script(text, 0, len(text), default), True
+
+
+def detect_script(text: str, default: Script = "hans") -> Script:
+    """``hant``, ``hans`` or ``mixed`` by counting script-specific characters; ``default`` without any."""
+    return _scan(text, default)[0]
 
 
 def unit_scripts(text: str, spans: Sequence[tuple[int, int]]) -> tuple[Script, list[Script]]:
@@ -106,14 +113,14 @@ def unit_scripts(text: str, spans: Sequence[tuple[int, int]]) -> tuple[Script, l
     only those are counted (all spans when the text itself is mixed). A single-script text, the common
     case, costs two character-class searches.
     """
-    article = detect_script(text)
+    article, both = _scan(text, "hans")
     scripts = [article] * len(spans)
-    trad, simp = _script_chars()
-    minority = {"hant": simp, "hans": trad}.get(article)
-    if minority is None:  # mixed, or no evidence at all
-        if article == "mixed":
-            scripts = [_span_script(text, start, end, article) for start, end in spans]
+    if not both:
         return article, scripts
+    if article == "mixed":
+        return article, [_span_script(text, start, end, article) for start, end in spans]
+    trad, simp = _script_chars()
+    minority = simp if article == "hant" else trad
     starts = [start for start, _ in spans]
     touched = {bisect.bisect_right(starts, match.start()) - 1 for match in minority.finditer(text)}
     for i in touched - {-1}:  # spans are in text order; -1: before the first span
