@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from toolkit.labels import load_schema
 from toolkit.train.config import load_train_config
 from toolkit.train.data import chnsenticorp_examples
+from toolkit.train.model import TextClassifier
 from toolkit.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--dev-limit", type=int, default=400, help="dev reviews used for model selection")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "chnsenticorp.json")
+    parser.add_argument("--keep", type=Path, help="save each trained model as KEEP/train-N (default: discarded)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of configs/chnsenticorp.yaml, as `toolkit train --set`")
     args = parser.parse_args()
@@ -60,13 +63,13 @@ def main() -> None:
             trainer = Trainer(cfg, tmp, schema=schema, show_progress=False)
             started = time.perf_counter()
             result = trainer.train()
-            from toolkit.train.model import TextClassifier
-
             clf = TextClassifier.load(result.best_dir or result.final_dir)
             eval_start = time.perf_counter()
             test_acc = accuracy(clf, test)
             eval_seconds = time.perf_counter() - eval_start
             metrics = json.loads((result.final_dir / "training_metrics.json").read_text())
+            if args.keep:
+                shutil.copytree(result.best_dir or result.final_dir, args.keep / f"train-{size}", dirs_exist_ok=True)
         row = {"train_size": size, "dev_macro_f1": result.best_score, "test_accuracy": test_acc,
                "train_seconds": metrics["train_seconds"], "examples_per_second": metrics["train_examples_per_second"],
                "peak_memory_mb": metrics["peak_memory_mb"], "test_eval_seconds": round(eval_seconds, 1),

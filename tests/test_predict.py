@@ -110,6 +110,27 @@ def test_onnx_export_predicts_like_torch(tiny_model, tmp_path, sentences):
     assert int8.predict_proba(texts)["sentiment"].shape == (len(texts), 3)
 
 
+def test_export_check_reports_label_agreement(tiny_model, tmp_path, sentences):
+    from toolkit.predict.onnx import OnnxClassifier, label_agreement
+
+    check = tmp_path / "check.jsonl"
+    write_records(check, sentences)
+    out = tmp_path / "int8"
+    result = runner.invoke(app, ["export-onnx", "--model", str(tiny_model), "--out", str(out), "--int8",
+                                 "--check", str(check)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "agreement.json").read_text(encoding="utf-8"))
+    expected = label_agreement(TextClassifier.load(tiny_model), OnnxClassifier.load(out), [s["text"] for s in sentences])
+    assert report["texts"] == len(sentences) and {k: report[k] for k in expected} == expected
+    assert f"sentiment: {100 * expected['sentiment']:.1f} %" in result.output
+    # a model compared with itself agrees everywhere; a file without text is one clear error
+    model = TextClassifier.load(tiny_model)
+    assert set(label_agreement(model, model, [s["text"] for s in sentences]).values()) == {1.0}
+    write_records(check, [{"id": "x"}])
+    result = runner.invoke(app, ["export-onnx", "--model", str(tiny_model), "--out", str(out), "--check", str(check)])
+    assert result.exit_code == 1 and "record 1 has no 'text'" in result.output
+
+
 def test_predict_with_the_onnx_backend(tiny_model, tmp_path, examples):
     export = tmp_path / "onnx"
     assert runner.invoke(app, ["export-onnx", "--model", str(tiny_model), "--out", str(export)]).exit_code == 0

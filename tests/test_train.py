@@ -15,7 +15,7 @@ from toolkit.labels import load_schema
 from toolkit.train.config import TrainConfig, load_train_config
 from toolkit.train.data import build_dataset, chnsenticorp_examples, finfe_examples, split_by_article
 from toolkit.train.model import TextClassifier
-from toolkit.train.trainer import Trainer, masked_loss, tune_thresholds
+from toolkit.train.trainer import Trainer, epoch_order, masked_loss, tune_thresholds
 
 REVIEWED = "examples/reviewed.jsonl"
 runner = CliRunner()
@@ -136,6 +136,30 @@ def test_masked_loss_skips_missing_fields():
     none_labelled = {"sentiment": torch.tensor([-1, -1]), "topics": batch["topics"], "topics_mask": torch.tensor([0, 0])}
     loss, parts = masked_loss(logits, none_labelled, tasks)
     assert parts == {} and float(loss) == 0.0 and not loss.requires_grad
+
+
+def test_length_grouped_batches_pad_less_and_keep_every_example():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 300, size=1000).tolist()
+    batch = 8
+
+    def padded(order: list[int]) -> int:
+        return sum(max(lengths[i] for i in order[s : s + batch]) * len(order[s : s + batch])
+                   for s in range(0, len(order), batch))
+
+    plain = epoch_order(lengths, batch, seed=3)
+    grouped = epoch_order(lengths, batch, seed=3, group_by_length=True)
+    assert sorted(grouped) == sorted(plain) == list(range(1000))
+    assert grouped == epoch_order(lengths, batch, seed=3, group_by_length=True)  # seeded
+    assert grouped != epoch_order(lengths, batch, seed=4, group_by_length=True)
+    assert padded(grouped) < 0.7 * padded(plain)
+    # chunks of `batch` are the sorted batches, also when a short batch is left over (1003 = 125 * 8 + 3)
+    odd_lengths = lengths + [1, 2, 3]
+    odd = epoch_order(odd_lengths, batch, seed=3, group_by_length=True)
+    assert sorted(odd) == list(range(1003))
+    for s in range(0, len(odd), batch):
+        chunk = [odd_lengths[i] for i in odd[s : s + batch]]
+        assert chunk == sorted(chunk, reverse=True)
 
 
 def test_threshold_tuning_on_a_constructed_case():

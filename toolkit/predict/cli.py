@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from toolkit.predict.onnx import export_onnx
+from toolkit.errors import InputError
+from toolkit.io import read_records
+from toolkit.predict.onnx import OnnxClassifier, export_onnx, label_agreement
 from toolkit.predict.run import run_predict
+from toolkit.train.model import TextClassifier
+
+AGREEMENT_GOAL = 0.99
 
 
 def predict_command(
@@ -36,7 +42,32 @@ def export_onnx_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder from `toolkit train`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for model.onnx and the tokenizer.")],
     int8: Annotated[bool, typer.Option("--int8", help="Dynamic int8 quantisation of the weights.")] = False,
+    check: Annotated[Path | None, typer.Option(
+        help="Sentence JSONL/Parquet whose `text` the export is checked on: label agreement with the PyTorch "
+             "model per task, printed and written to OUT/agreement.json.")] = None,
 ) -> None:
     """Export a model to ONNX (optionally int8) for `toolkit predict --backend onnx`."""
+    texts = _check_texts(check) if check else None
     folder = export_onnx(model, out, int8=int8)
-    Console().print(f"ONNX{' int8' if int8 else ''} model -> {folder / 'model.onnx'}")
+    console = Console()
+    console.print(f"ONNX{' int8' if int8 else ''} model -> {folder / 'model.onnx'}")
+    if texts is None:
+        return
+    agreement = label_agreement(TextClassifier.load(model), OnnxClassifier.load(folder), texts)
+    (folder / "agreement.json").write_text(json.dumps({"texts": len(texts), "source": str(check), **agreement},
+                                                      indent=2), encoding="utf-8")
+    for task, share in agreement.items():
+        colour = "green" if share >= AGREEMENT_GOAL else "yellow"
+        console.print(f"{task}: [{colour}]{100 * share:.1f} %[/{colour}] of {len(texts)} texts labelled as by PyTorch")
+    if min(agreement.values()) < AGREEMENT_GOAL:
+        console.print(f"[yellow]below {100 * AGREEMENT_GOAL:.0f} % agreement: this model's decisions are sensitive to "
+                      "int8 rounding; prefer the fp32 export[/yellow]")
+
+
+def _check_texts(path: Path) -> list[str]:
+    texts = []
+    for i, record in enumerate(read_records(path), start=1):
+        if not isinstance(record.get("text"), str):
+            raise InputError(f"{path}: record {i} has no 'text' to check the export on")
+        texts.append(record["text"])
+    return texts

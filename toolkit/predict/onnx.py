@@ -104,6 +104,14 @@ class OnnxClassifier(TextClassifier):
                 for (name, parts), t in zip(chunks.items(), self.tasks)}
 
 
+def label_agreement(reference: TextClassifier, other: TextClassifier, texts: Sequence[str]) -> dict[str, float]:
+    """Per task, the share of ``texts`` on which ``other`` decides the same labels as ``reference``
+    (for a multi-choice task: the same label set). How an int8 export is checked against its fp32 model."""
+    ours, theirs = reference.decide(reference.predict_proba(texts)), other.decide(other.predict_proba(texts))
+    return {name: float(np.mean([a == b for a, b in zip(ours[name], theirs[name])])) if texts else 1.0
+            for name in ours}
+
+
 def load_classifier(folder: str | Path, backend: str = "torch") -> TextClassifier:
     """A classifier for ``predict``/``serve``: PyTorch weights or an ONNX export."""
     if backend == "onnx":

@@ -58,6 +58,7 @@ class TrainConfig(BaseModel):
     max_length: int = Field(128, ge=8, le=512)
     batch_size: int = Field(16, ge=1)
     eval_batch_size: int = Field(64, ge=1)
+    group_by_length: bool = Field(False, description="batch texts of similar length together (less padding)")
     lr: float = Field(3e-5, gt=0)
     head_lr: float | None = Field(None, gt=0, description="learning rate of the heads (default: lr)")
     epochs: int = Field(3, ge=1)

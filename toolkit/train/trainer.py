@@ -1,6 +1,7 @@
 """The training loop (setfit-style: the model owns predict/save/load, the trainer owns the loop).
 
-Per epoch: shuffled batches (seeded per epoch, so a resumed run sees the same order), a loss that skips the
+Per epoch: shuffled batches (seeded per epoch, so a resumed run sees the same order; optionally grouped by
+length so short texts do not pad to the longest in a random batch), a loss that skips the
 fields a record lacks, a dev evaluation, a checkpoint (model, optimiser, scheduler, RNG) in
 ``<out>/checkpoint`` for ``--resume``, and ``model-best`` when dev macro-F1 improves. ``model-final`` is
 always written at the end. Topic thresholds are tuned on dev before a model is saved.
@@ -64,6 +65,26 @@ def masked_loss(
         total = total + loss
         parts[name] = float(loss.detach())
     return total, parts
+
+
+def epoch_order(lengths: Sequence[int], batch_size: int, seed: int, *, group_by_length: bool = False) -> list[int]:
+    """The seeded order of one epoch's examples; consecutive ``batch_size`` chunks of it are the batches.
+
+    With ``group_by_length`` (as transformers' LengthGroupedSampler) the shuffled examples are cut into
+    mega-batches of 50 batches, each sorted by length, so a batch pads to a length close to its members'
+    own; the batches are then shuffled, the one short batch (if any) staying last.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if not group_by_length:
+        return order
+    mega = batch_size * 50
+    ranked = [i for start in range(0, len(order), mega)
+              for i in sorted(order[start : start + mega], key=lambda j: -lengths[j])]
+    batches = [ranked[start : start + batch_size] for start in range(0, len(ranked), batch_size)]
+    tail = [batches.pop()] if len(batches[-1]) < batch_size else []
+    shuffled = [batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()] + tail
+    return [i for batch in shuffled for i in batch]
 
 
 def tune_thresholds(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
@@ -264,6 +285,7 @@ class Trainer:
             np.random.set_state(saved["numpy_rng"])
             random.setstate(saved["python_rng"])
         weights = self._class_weights(train, clf)
+        lengths = [len(r["text"]) for r in train]
         meta = {"train_distribution": distribution(train, self.schema), "train_examples": len(train),
                 "dev_examples": len(dev)}
         result = TrainResult(self.out_dir, None, self.out_dir / "model-final")
@@ -275,7 +297,7 @@ class Trainer:
                     if state["step"] >= total_steps or state["patience"] >= (cfg.early_stopping_patience or 10**9):
                         break
                     clf.model.train()
-                    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed + epoch)).tolist()
+                    order = epoch_order(lengths, cfg.batch_size, cfg.seed + epoch, group_by_length=cfg.group_by_length)
                     started, losses = time.perf_counter(), []
                     optimizer.zero_grad()
                     for i, batch in enumerate(self._batches(clf, train, order, cfg.batch_size), start=1):
