@@ -8,6 +8,8 @@ counted) against this machine's fp32 matmul peak measured in the same run. Then 
 dynamic-int8 exports: throughput, label agreement with PyTorch, and macro-F1 change on labelled dev data.
 
     python benchmarks/predict.py --model build/review-model/model-best --n 1000
+    python benchmarks/predict.py --model build/chnsenticorp-model --texts ../shared/datasets/chnsenticorp/test.tsv \
+        --gold ../shared/datasets/chnsenticorp/test.tsv --n 1200
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, pipeline
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from toolkit.evaluate.metrics import single_label_report
+from toolkit.evaluate.report import load_eval_examples
 from toolkit.ingest import ingest
 from toolkit.ingest.normalize import normalize
 from toolkit.io import read_records
+from toolkit.labels import load_schema
 from toolkit.predict.batch import predict_records
 from toolkit.predict.onnx import OnnxClassifier, export_onnx
+from toolkit.train.data import chnsenticorp_examples
 from toolkit.train.model import TextClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +74,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--source", type=Path, default=ROOT / "examples" / "articles")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--texts", type=Path, help="sentence JSONL or ChnSentiCorp .tsv to use instead of --source")
     parser.add_argument("--gold", type=Path, default=ROOT / "build" / "review-dataset",
-                        help="labelled data (dataset folder, dev split) for the int8 macro-F1 check")
+                        help="labelled data for the int8 macro-F1 check: dataset folder (dev split), "
+                             "labelled JSONL, or ChnSentiCorp .tsv")
     args = parser.parse_args()
     clf = TextClassifier.load(args.model)
-    with tempfile.TemporaryDirectory() as tmp:
-        ingest([args.source], Path(tmp) / "s.jsonl", show_progress=False)
-        units = list(read_records(Path(tmp) / "s.jsonl"))
+    if args.texts:
+        units = labelled_rows(args.texts) if args.texts.suffix == ".tsv" else list(read_records(args.texts))
+        units = [dict(u, id=str(u.get("id", i))) for i, u in enumerate(units)]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            ingest([args.source], Path(tmp) / "s.jsonl", show_progress=False)
+            units = list(read_records(Path(tmp) / "s.jsonl"))
     records = [dict(u, id=f"{u['id']}-{i}") for i, u in enumerate(itertools.islice(itertools.cycle(units), args.n))]
     texts = [r["text"] for r in records]
     prefix, max_length = clf.meta["text_prefix"], clf.meta["max_length"]
@@ -118,13 +130,16 @@ def main() -> None:
             print(line)
 
 
-def f1_change(reference: TextClassifier, other: TextClassifier, gold: Path) -> str:
-    """Macro-F1 per single-choice task on labelled dev data: the other model minus the reference."""
-    from toolkit.evaluate.metrics import single_label_report
-    from toolkit.evaluate.report import load_eval_examples
-    from toolkit.labels import load_schema
+def labelled_rows(path: Path) -> list[dict]:
+    """Labelled examples (text + label indices) from a ChnSentiCorp .tsv, a dataset folder (dev) or JSONL."""
+    if path.suffix == ".tsv":
+        return chnsenticorp_examples(path, load_schema())
+    return load_eval_examples(path, load_schema(), split="dev")
 
-    rows = load_eval_examples(gold, load_schema(), split="dev")
+
+def f1_change(reference: TextClassifier, other: TextClassifier, gold: Path) -> str:
+    """Macro-F1 per single-choice task on labelled data: the other model minus the reference."""
+    rows = labelled_rows(gold)
     texts = [r["text"] for r in rows]
     p_ref, p_other = reference.predict_proba(texts), other.predict_proba(texts)
     parts = []

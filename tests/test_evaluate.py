@@ -19,6 +19,13 @@ def test_single_label_report_hand_computed():
     assert report["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
     assert report["per_class"]["b"]["precision"] == 0.5
     assert report["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    # a label absent from truth and predictions (neutral on a two-class benchmark) is listed, not averaged
+    binary = single_label_report(["pos", "neg", "neg"], ["pos", "neg", "pos"], labels=["pos", "neu", "neg"])
+    assert binary["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert binary["per_class"]["neu"]["support"] == 0
+    # a wrongly predicted label that no example has does count
+    wrong = single_label_report(["pos", "neg"], ["pos", "neu"], labels=["pos", "neu", "neg"])
+    assert wrong["macro_f1"] == pytest.approx(1 / 3)
 
 
 def test_multi_label_report_hand_computed():

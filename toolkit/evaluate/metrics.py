@@ -10,14 +10,21 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 
 def single_label_report(y_true: Sequence[str], y_pred: Sequence[str], *, labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class precision/recall/F1/support for one single-choice task."""
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support for one single-choice task.
+
+    Macro-F1 averages over the labels that occur in ``y_true`` or ``y_pred`` (scikit-learn's default): a
+    label no example has and no prediction uses, such as neutral on ChnSentiCorp, would otherwise count as
+    an F1 of 0. Per-class figures list every label.
+    """
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
+    seen = set(y_true) | set(y_pred)
+    present = [label for label in labels if label in seen]
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
         "per_class": {
             label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, label in enumerate(labels)
