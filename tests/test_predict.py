@@ -110,6 +110,21 @@ def test_onnx_export_predicts_like_torch(tiny_model, tmp_path, sentences):
     assert int8.predict_proba(texts)["sentiment"].shape == (len(texts), 3)
 
 
+def test_int8_keeps_the_feed_forward_output_projections_in_fp32(tiny_model, tmp_path):
+    import onnx
+
+    from toolkit.predict.onnx import after_activation, export_onnx
+
+    fp32 = export_onnx(tiny_model, tmp_path / "fp32") / "model.onnx"
+    kept = after_activation(str(fp32))
+    layers = TextClassifier.load(tiny_model).model.encoder.config.num_hidden_layers
+    assert len(kept) == layers and all("/output/dense/" in n and "attention" not in n for n in kept)
+    graph = onnx.load(str(export_onnx(tiny_model, tmp_path / "int8", int8=True) / "model.onnx")).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    assert all(ops[name] == "MatMul" for name in kept)  # left in fp32
+    assert sum(op == "MatMulInteger" for op in ops.values()) >= 4 * layers  # q, k, v, attention output, FFN in
+
+
 def test_export_check_reports_label_agreement(tiny_model, tmp_path, sentences):
     from toolkit.predict.onnx import OnnxClassifier, label_agreement
 

@@ -85,7 +85,9 @@ def _sentiment_only(rows: Iterable[tuple[str, str]], mapping: dict[str, str], sc
     return out
 
 
-def chnsenticorp_examples(path: Path, schema: LabelSchema) -> list[dict[str, Any]]:
+def chnsenticorp_examples(path: str | Path, schema: LabelSchema) -> list[dict[str, Any]]:
+    """Sentiment-only examples from a ChnSentiCorp TSV (``label<TAB>text_a``, 1/0 -> positive/negative)."""
+    path = Path(path)
     with path.open(encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
@@ -94,7 +96,9 @@ def chnsenticorp_examples(path: Path, schema: LabelSchema) -> list[dict[str, Any
         return _sentiment_only(((r[0], r[1]) for r in reader if len(r) == 2), _CHNSENTICORP_LABELS, schema, path.stem)
 
 
-def finfe_examples(path: Path, schema: LabelSchema) -> list[dict[str, Any]]:
+def finfe_examples(path: str | Path, schema: LabelSchema) -> list[dict[str, Any]]:
+    """Sentiment-only examples from FinFE JSON (``[text, "0"|"0.5"|"1"]`` -> negative/neutral/positive)."""
+    path = Path(path)
     rows = json.loads(path.read_text(encoding="utf-8"))
     return _sentiment_only(((str(r[1]), str(r[0])) for r in rows), _FINFE_LABELS, schema, path.stem)
 
