@@ -34,6 +34,11 @@ def test_multi_label_report_hand_computed():
     assert report["micro_f1"] == pytest.approx(2 / 3)
     assert report["per_label"]["x"]["recall"] == 0.5
     assert report["exact_match"] == pytest.approx(1 / 3)
+    # z: no example, no prediction -> not averaged; w: predicted but absent -> F1 0, averaged
+    report = multi_label_report([["x"], ["x", "y"], []], [["x"], ["y"], ["y"]], labels=["x", "y", "z"])
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    report = multi_label_report([["x"], ["x", "y"], []], [["x"], ["y"], ["y", "w"]], labels=["x", "y", "w"])
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
 def _export(tmp_path, annotations):

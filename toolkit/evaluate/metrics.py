@@ -35,17 +35,22 @@ def single_label_report(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
 def multi_label_report(
     y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], *, labels: Sequence[str]
 ) -> dict[str, Any]:
-    """Micro/macro-F1 and per-label precision/recall/F1 for a multi-choice task."""
+    """Micro/macro-F1 and per-label precision/recall/F1 for a multi-choice task.
+
+    Macro-F1 averages over the labels some example has or some prediction uses (a system that wrongly
+    predicts an absent label scores 0 on it); per-label figures list every label.
+    """
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     binarizer = MultiLabelBinarizer(classes=list(labels))
     t = binarizer.fit_transform(y_true)
     p_ = binarizer.transform(y_pred)
     p, r, f, s = precision_recall_fscore_support(t, p_, zero_division=0)
+    used = (t.sum(0) + p_.sum(0)) > 0  # as for single-choice: a label nobody has or predicts is not averaged
     return {
         "n": len(y_true),
         "micro_f1": float(f1_score(t, p_, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(t, p_, average="macro", zero_division=0)),
+        "macro_f1": float(f[used].mean()) if used.any() else 0.0,
         "exact_match": float(sum(set(a) == set(b) for a, b in zip(y_true, y_pred)) / len(y_true)) if y_true else 0.0,
         "per_label": {
             label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
