@@ -137,7 +137,9 @@ def test_export_check_reports_label_agreement(tiny_model, tmp_path, sentences):
     report = json.loads((out / "agreement.json").read_text(encoding="utf-8"))
     expected = label_agreement(TextClassifier.load(tiny_model), OnnxClassifier.load(out), [s["text"] for s in sentences])
     assert report["texts"] == len(sentences) and {k: report[k] for k in expected} == expected
-    assert f"sentiment: {100 * expected['sentiment']:.1f} %" in result.output
+    assert f"sentiment: {100 * expected['sentiment']:.2f} %" in result.output
+    assert set(expected) == {"sentiment", "stance", "topics", "topics_sets"}
+    assert expected["topics_sets"] <= expected["topics"]  # a set agrees only when all its decisions do
     # a model compared with itself agrees everywhere; a file without text is one clear error
     model = TextClassifier.load(tiny_model)
     assert set(label_agreement(model, model, [s["text"] for s in sentences]).values()) == {1.0}

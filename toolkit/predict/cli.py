@@ -53,12 +53,16 @@ def export_onnx_command(
     console.print(f"ONNX{' int8' if int8 else ''} model -> {folder / 'model.onnx'}")
     if texts is None:
         return
-    agreement = label_agreement(TextClassifier.load(model), OnnxClassifier.load(folder), texts)
+    reference = TextClassifier.load(model)
+    agreement = label_agreement(reference, OnnxClassifier.load(folder), texts)
+    multi = {task["name"] for task in reference.tasks if task["kind"] == "multi"}
     (folder / "agreement.json").write_text(json.dumps({"texts": len(texts), "source": str(check), **agreement},
                                                       indent=2), encoding="utf-8")
-    for task, share in agreement.items():
+    for key, share in agreement.items():
         colour = "green" if share >= AGREEMENT_GOAL else "yellow"
-        console.print(f"{task}: [{colour}]{100 * share:.1f} %[/{colour}] of {len(texts)} texts labelled as by PyTorch")
+        what = ("whole label sets equal" if key.endswith("_sets") else
+                "label decisions equal" if key in multi else "labels equal")
+        console.print(f"{key}: [{colour}]{100 * share:.2f} %[/{colour}] {what} to PyTorch's ({len(texts)} texts)")
     if min(agreement.values()) < AGREEMENT_GOAL:
         console.print(f"[yellow]below {100 * AGREEMENT_GOAL:.0f} % agreement: this model's decisions are sensitive to "
                       "int8 rounding; prefer the fp32 export[/yellow]")

@@ -129,11 +129,21 @@ class OnnxClassifier(TextClassifier):
 
 
 def label_agreement(reference: TextClassifier, other: TextClassifier, texts: Sequence[str]) -> dict[str, float]:
-    """Per task, the share of ``texts`` on which ``other`` decides the same labels as ``reference``
-    (for a multi-choice task: the same label set). How an int8 export is checked against its fp32 model."""
+    """How often ``other`` decides as ``reference`` on ``texts`` (how an int8 export is checked against its
+    fp32 model): per single-choice task the share of texts with the same label; per multi-choice task the
+    share of (text, label) decisions that agree, and as ``<task>_sets`` the share of identical label sets."""
     ours, theirs = reference.decide(reference.predict_proba(texts)), other.decide(other.predict_proba(texts))
-    return {name: float(np.mean([a == b for a, b in zip(ours[name], theirs[name])])) if texts else 1.0
-            for name in ours}
+    out: dict[str, float] = {}
+    for task in reference.tasks:
+        name, pairs = task["name"], list(zip(ours[task["name"]], theirs[task["name"]]))
+        if not pairs:
+            out[name] = 1.0
+        elif task["kind"] == "single":
+            out[name] = float(np.mean([a == b for a, b in pairs]))
+        else:
+            out[name] = float(np.mean([(label in a) == (label in b) for a, b in pairs for label in task["labels"]]))
+            out[f"{name}_sets"] = float(np.mean([set(a) == set(b) for a, b in pairs]))
+    return out
 
 
 def load_classifier(folder: str | Path, backend: str = "torch") -> TextClassifier:
