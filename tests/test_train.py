@@ -15,7 +15,7 @@ from toolkit.labels import load_schema
 from toolkit.train.config import TrainConfig, load_train_config
 from toolkit.train.data import build_dataset, chnsenticorp_examples, finfe_examples, split_by_article
 from toolkit.train.model import TextClassifier
-from toolkit.train.trainer import Trainer, epoch_order, masked_loss, tune_thresholds
+from toolkit.train.trainer import Trainer, balanced_weights, epoch_order, masked_loss, tune_thresholds
 
 REVIEWED = "examples/reviewed.jsonl"
 runner = CliRunner()
@@ -136,6 +136,26 @@ def test_masked_loss_skips_missing_fields():
     none_labelled = {"sentiment": torch.tensor([-1, -1]), "topics": batch["topics"], "topics_mask": torch.tensor([0, 0])}
     loss, parts = masked_loss(logits, none_labelled, tasks)
     assert parts == {} and float(loss) == 0.0 and not loss.requires_grad
+
+
+def test_balanced_weights_make_a_rare_topic_count_as_much_as_its_absence():
+    tasks = [{"name": "topics", "kind": "multi", "labels": ["rare", "common", "never"]}]
+    # 8 labelled records: "rare" present once, "common" 4 times, "never" not at all; one unlabelled record
+    train = [{"topics": [float(i == 0), float(i < 4), 0.0], "topics_mask": 1} for i in range(8)]
+    train.append({"topics": [1.0, 1.0, 1.0], "topics_mask": 0})
+    weights = balanced_weights(train, tasks)["topics"]
+    # rows: weight of an absent label, of a present one; n / (2 * count) as scikit-learn's "balanced"
+    assert weights.flatten().tolist() == pytest.approx([8 / 14, 1.0, 1.0, 4.0, 1.0, 1.0])
+    assert float(weights[1, 0]) == pytest.approx(7 * float(weights[0, 0]))  # 1 presence weighs as the 7 absences
+
+    logits = {"topics": torch.zeros(2, 3, requires_grad=True)}
+    batch = {"topics": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), "topics_mask": torch.tensor([1, 1])}
+    _, plain = masked_loss(logits, batch, tasks)
+    _, weighted = masked_loss(logits, batch, tasks, {"topics": weights})
+    per_label = float(np.log(2.0))  # BCE at logit 0
+    assert plain["topics"] == pytest.approx(per_label)
+    expected = per_label * (4.0 + 1.0 + 1.0 + 8 / 14 + 1.0 + 1.0) / 6
+    assert weighted["topics"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_length_grouped_batches_pad_less_and_keep_every_example():

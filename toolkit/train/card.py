@@ -73,7 +73,7 @@ Label distribution (train):
 |---|---|---|---|
 {rows}
 
-Best dev score (mean of per-task macro-F1 / topic micro-F1): {extra.get('best_dev_score')}.
+Best dev score (mean of per-task macro-F1): {extra.get('best_dev_score')}.
 Training time {extra.get('train_seconds')} s, {extra.get('train_examples_per_second')} examples/s,
 peak memory {extra.get('peak_memory_mb')} MB. Topic thresholds tuned on dev: `{thresholds}`.
 

@@ -68,7 +68,8 @@ class TrainConfig(BaseModel):
     grad_accumulation: int = Field(1, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     seed: int = 13
-    class_weights: Literal["none", "balanced"] = "none"
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight classes (and each topic's present/absent) by inverse frequency")
     early_stopping_patience: int | None = Field(None, ge=1)
     tasks: list[str] | None = Field(None, description="heads to train (default: every task of the schema)")
     data: DataConfig

@@ -45,6 +45,8 @@ def masked_loss(
 
     Single-choice: cross-entropy with -1 targets ignored. Multi-choice: per-label BCE averaged over labels,
     then over records whose mask is 1. A task with no labelled record in the batch adds nothing.
+    ``class_weights`` holds per class weights for a single-choice task and a ``(2, labels)`` tensor
+    (weight of a negative, weight of a positive, per label) for a multi-choice one.
     """
     total = torch.zeros((), dtype=torch.float32)
     parts: dict[str, float] = {}
@@ -60,11 +62,36 @@ def masked_loss(
             mask = batch[f"{name}_mask"].float()
             if mask.sum() == 0:
                 continue
-            per_record = F.binary_cross_entropy_with_logits(out, batch[name], reduction="none").mean(-1)
-            loss = (per_record * mask).sum() / mask.sum()
+            target = batch[name]
+            per_label = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+            if class_weights and name in class_weights:
+                negative, positive = class_weights[name]
+                per_label = per_label * torch.where(target > 0.5, positive, negative)
+            loss = (per_label.mean(-1) * mask).sum() / mask.sum()
         total = total + loss
         parts[name] = float(loss.detach())
     return total, parts
+
+
+def balanced_weights(rows: Sequence[dict[str, Any]], tasks: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """scikit-learn's ``balanced`` weights, n / (classes * count), per task, for ``masked_loss``.
+
+    A rare label then counts as much as a common one. Each topic of a multi-choice task is its own
+    present/absent problem (a ``(2, labels)`` tensor); a topic always or never present keeps weight 1.
+    """
+    weights = {}
+    for task in tasks:
+        name = task["name"]
+        if task["kind"] == "single":
+            counts = np.bincount([r[name] for r in rows if r[name] != MISSING], minlength=len(task["labels"])).astype(float)
+            w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+        else:
+            labelled = np.array([r[name] for r in rows if r[f"{name}_mask"]], dtype=float).reshape(-1, len(task["labels"]))
+            positives = labelled.sum(0)
+            counts = np.stack([len(labelled) - positives, positives])
+            w = np.where(counts.min(0) > 0, len(labelled) / (2 * np.maximum(counts, 1)), 1.0)
+        weights[name] = torch.tensor(w, dtype=torch.float32)
+    return weights
 
 
 def epoch_order(lengths: Sequence[int], batch_size: int, seed: int, *, group_by_length: bool = False) -> list[int]:
@@ -153,10 +180,15 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate(self, clf: TextClassifier, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Dev metrics: macro-F1 per single-choice task, micro-F1 for multi-choice, and their mean (``score``)."""
+        """Dev metrics: macro-F1 per task (multi-choice: over the labels in use) and their mean (``score``).
+
+        Topic thresholds are tuned on ``rows`` first, so each epoch is scored as the model saved from it
+        would decide (scoring with thresholds left from an earlier epoch picked epochs by stale cut-offs).
+        """
         if not rows:
             return {}
         probs = clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size)
+        self._tune(clf, rows, probs)
         decided = clf.decide(probs)
         metrics: dict[str, Any] = {}
         scores = []
@@ -174,20 +206,24 @@ class Trainer:
                 if not keep:
                     continue
                 truth = [[lab for lab, v in zip(labels, rows[i][name]) if v] for i in keep]
-                metrics[name] = multi_label_report(truth, [decided[name][i] for i in keep], labels=labels)["micro_f1"]
+                metrics[name] = multi_label_report(truth, [decided[name][i] for i in keep], labels=labels)["macro_f1"]
             scores.append(metrics[name])
         metrics["score"] = float(np.mean(scores)) if scores else 0.0
         return metrics
 
-    def _tune(self, clf: TextClassifier, dev: list[dict[str, Any]]) -> None:
+    def _tune(self, clf: TextClassifier, dev: list[dict[str, Any]], probs: dict[str, np.ndarray] | None = None) -> None:
+        """Set each multi-choice task's thresholds from ``dev`` (``probs``: the model's on ``dev``, if known)."""
         for task in clf.tasks:
             if task["kind"] != "multi":
                 continue
             name = task["name"]
-            keep = [r for r in dev if r[f"{name}_mask"]]
-            if keep:
-                probs = clf.predict_proba([r["text"] for r in keep], batch_size=self.config.eval_batch_size)[name]
-                clf.meta["thresholds"][name] = tune_thresholds(probs, np.array([r[name] for r in keep]), task["labels"])
+            keep = [i for i, r in enumerate(dev) if r[f"{name}_mask"]]
+            if not keep:
+                continue
+            if probs is None:
+                probs = clf.predict_proba([r["text"] for r in dev], batch_size=self.config.eval_batch_size)
+            truth = np.array([dev[i][name] for i in keep])
+            clf.meta["thresholds"][name] = tune_thresholds(probs[name][keep], truth, task["labels"])
 
     # -- model ------------------------------------------------------------------------------------------
     def _new_classifier(self, train: list[dict[str, Any]]) -> TextClassifier:
@@ -206,18 +242,6 @@ class Trainer:
         clf.meta["model_name"] = Path(cfg.model).name if cfg.model else "random"
         clf.meta["encoder"] = cfg.model or "random_init"
         return clf
-
-    def _class_weights(self, train: list[dict[str, Any]], clf: TextClassifier) -> dict[str, torch.Tensor] | None:
-        if self.config.class_weights == "none":
-            return None
-        weights = {}
-        for task in clf.tasks:
-            if task["kind"] == "single":
-                counts = np.bincount([r[task["name"]] for r in train if r[task["name"]] != MISSING],
-                                     minlength=len(task["labels"])).astype(float)
-                w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
-                weights[task["name"]] = torch.tensor(w, dtype=torch.float32)
-        return weights
 
     def _optimizer(self, clf: TextClassifier, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
         from transformers import get_linear_schedule_with_warmup
@@ -284,7 +308,7 @@ class Trainer:
             torch.set_rng_state(saved["torch_rng"])
             np.random.set_state(saved["numpy_rng"])
             random.setstate(saved["python_rng"])
-        weights = self._class_weights(train, clf)
+        weights = balanced_weights(train, clf.tasks) if cfg.class_weights == "balanced" else None
         lengths = [len(r["text"]) for r in train]
         meta = {"train_distribution": distribution(train, self.schema), "train_examples": len(train),
                 "dev_examples": len(dev)}
@@ -325,7 +349,6 @@ class Trainer:
                     bar.update(job, dev=f"{score:.3f}" if score is not None else "-")
                     if score is not None and (state["best_score"] is None or score > state["best_score"]):
                         state["best_score"], state["patience"] = score, 0
-                        self._tune(clf, dev)
                         result.best_dir = self._save_model(clf, "model-best", self._extra(meta, state))
                     else:
                         state["patience"] += 1
