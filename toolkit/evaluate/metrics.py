@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
+
+
+def _macro(per_label_f1: np.ndarray, used: np.ndarray) -> float:
+    """Mean F1 over the labels in use (some example has or some prediction uses them); 0 when none is."""
+    return float(per_label_f1[used].mean()) if used.any() else 0.0
 
 
 def single_label_report(y_true: Sequence[str], y_pred: Sequence[str], *, labels: Sequence[str]) -> dict[str, Any]:
@@ -20,11 +26,10 @@ def single_label_report(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
     seen = set(y_true) | set(y_pred)
-    present = [label for label in labels if label in seen]
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
+        "macro_f1": _macro(f, np.array([label in seen for label in labels])),
         "per_class": {
             label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, label in enumerate(labels)
@@ -46,11 +51,10 @@ def multi_label_report(
     t = binarizer.fit_transform(y_true)
     p_ = binarizer.transform(y_pred)
     p, r, f, s = precision_recall_fscore_support(t, p_, zero_division=0)
-    used = (t.sum(0) + p_.sum(0)) > 0  # as for single-choice: a label nobody has or predicts is not averaged
     return {
         "n": len(y_true),
         "micro_f1": float(f1_score(t, p_, average="micro", zero_division=0)),
-        "macro_f1": float(f[used].mean()) if used.any() else 0.0,
+        "macro_f1": _macro(f, (t.sum(0) + p_.sum(0)) > 0),
         "exact_match": float(sum(set(a) == set(b) for a, b in zip(y_true, y_pred)) / len(y_true)) if y_true else 0.0,
         "per_label": {
             label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}

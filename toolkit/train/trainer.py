@@ -309,6 +309,7 @@ class Trainer:
             np.random.set_state(saved["numpy_rng"])
             random.setstate(saved["python_rng"])
         weights = balanced_weights(train, clf.tasks) if cfg.class_weights == "balanced" else None
+        tuned_at = state["step"]  # thresholds are tuned as of this step (a checkpoint is saved right after evaluation)
         lengths = [len(r["text"]) for r in train]
         meta = {"train_distribution": distribution(train, self.schema), "train_examples": len(train),
                 "dev_examples": len(dev)}
@@ -341,6 +342,7 @@ class Trainer:
                                 break
                     state["seconds"] += time.perf_counter() - started
                     dev_metrics = self.evaluate(clf, dev)
+                    tuned_at = state["step"]
                     entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)) if losses else None,
                              "dev": dev_metrics}
                     state["history"].append(entry)
@@ -355,7 +357,8 @@ class Trainer:
                     self._save_checkpoint(clf, optimizer, scheduler, state)
         finally:
             if state["step"] > 0:
-                self._tune(clf, dev)
+                if state["step"] != tuned_at:  # stopped inside an epoch: the last evaluation is stale
+                    self._tune(clf, dev)
                 self._save_model(clf, "model-final", self._extra(meta, state))
         if result.best_dir is None and (self.out_dir / "model-best").is_dir():
             result.best_dir = self.out_dir / "model-best"
