@@ -7,7 +7,7 @@ from toolkit.config import IngestConfig
 from toolkit.errors import InputError
 from toolkit.ingest import RawArticle, ingest, ingest_articles
 from toolkit.io import read_records, sidecar_path
-from toolkit.records import SentenceRecord
+from toolkit.records import Article, SentenceRecord
 
 
 def load(path):
@@ -15,7 +15,7 @@ def load(path):
 
 
 def check_offsets(out):
-    articles = {a["id"]: a["text"] for a in load(sidecar_path(out, "articles"))}
+    articles = {a["id"]: Article.model_validate(a).text for a in load(sidecar_path(out, "articles"))}
     records = load(out)
     for rec in records:
         SentenceRecord.model_validate(rec)
@@ -67,9 +67,12 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     (src / "gbk.txt").write_bytes("小米手机出货量同比增长,高端化战略初见成效。".encode("gbk"))
     (src / "big5.txt").write_bytes("小米汽車交付目標提前完成,產能利用率接近兩倍。".encode("big5"))
     (src / "cut.txt").write_bytes("小米IoT收入增长。智能家居表现亮眼。".encode()[:-2])
-    (src / "bad.jsonl").write_text(
-        '{"id": "j1", "text": "第一篇文章的正文。"}\n{not json\n{"id": "j3"}\n{"id": "j4", "text": "第四行正文。"}\n',
-        encoding="utf-8",
+    (src / "bad.jsonl").write_bytes(
+        "\ufeff".encode()  # a BOM is fine
+        + '{"id": "j1", "text": "第一篇文章的正文。"}\n{not json\n{"id": "j3"}\n'.encode()
+        + '{"id": "j4", "text": "第四行正文。"}\n'.encode()
+        + '{"id": "j5", "text": "大五碼的一行。"}\n'.encode("big5")
+        + '{"id": "j6", "text": "第六行正文。"}\n'.encode()
     )
     out = tmp_path / "out.jsonl"
     summary = ingest([src], out, show_progress=False)
@@ -79,6 +82,7 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     assert "binary" in reasons["binary.txt"]
     assert "invalid JSON" in reasons["bad.jsonl:2"]
     assert "no non-empty 'text' or 'html'" in reasons["bad.jsonl:3"]
+    assert "not valid UTF-8" in reasons["bad.jsonl:5"]
     assert any("truncated UTF-8" in w for _, w in summary.warnings)
 
     by_article = {}
@@ -88,6 +92,7 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     assert by_article["big5"] == ["小米汽車交付目標提前完成,產能利用率接近兩倍。"]
     assert by_article["cut"] == ["小米IoT收入增长。", "智能家居表现亮眼"]
     assert by_article["j1"] == ["第一篇文章的正文。"] and by_article["j4"] == ["第四行正文。"]
+    assert by_article["j6"] == ["第六行正文。"]
     assert by_article["good"] == ["小米汽车本月交付超过4万辆。", "毛利率继续提升。"]
 
 
@@ -126,5 +131,5 @@ def test_python_api_without_files():
     raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", is_html=True, source="mem")
     (article, records), = ingest_articles([raw], IngestConfig())
     assert [r["text"] for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
-    assert article.text[records[1]["start"] : records[1]["end"]] == records[1]["text"]
-    assert json.loads(json.dumps(records[0]))["article_id"] == article.id
+    assert article["text"][records[1]["start"] : records[1]["end"]] == records[1]["text"]
+    assert json.loads(json.dumps(records[0]))["article_id"] == article["id"]

@@ -6,6 +6,7 @@ its output opened with ordinary tools.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -30,21 +31,32 @@ def _format(path: Path) -> str:
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield ``(line_number, record)`` for each non-blank line; a bad line yields the problem as a string.
 
-    Bad lines are yielded rather than raised so callers decide whether to stop or skip and report.
+    Bad lines (invalid JSON or invalid UTF-8) are yielded rather than raised so callers decide whether to
+    stop or skip and report. Lines go to orjson as bytes: decoding them to ``str`` first doubled the cost.
     """
-    with path.open("r", encoding="utf-8-sig") as fh:
+    with path.open("rb") as fh:
         for lineno, line in enumerate(fh, start=1):
+            if lineno == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)
             if not line.strip():
                 continue
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                yield lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"
+                yield lineno, _line_problem(line, exc)
                 continue
             if not isinstance(obj, dict):
                 yield lineno, f"expected a JSON object, got {type(obj).__name__}"
                 continue
             yield lineno, obj
+
+
+def _line_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not valid UTF-8 ({bad.reason} at byte {bad.start})"
+    return f"invalid JSON ({exc.msg} at column {exc.colno})"
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -62,6 +74,9 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
         if isinstance(obj, str):
             raise RecordError(f"{path}:{lineno}: {obj}")
         yield obj
+
+
+_BUFFER_BYTES = 1 << 20  # fewer, larger writes: ingest emits a few KB per article
 
 
 class RecordWriter:
@@ -82,7 +97,7 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "jsonl":
-            self._fh = self._tmp.open("wb")
+            self._fh = self._tmp.open("wb", buffering=_BUFFER_BYTES)
         return self
 
     def write(self, record: dict[str, Any]) -> None:

@@ -166,5 +166,11 @@ def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
 
 
 def _join(lines: list[str]) -> str:
-    """Join lines, collapsing blank-line runs to one and dropping leading and trailing blank lines."""
-    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")
+    """Join lines, collapsing blank-line runs to one and dropping leading and trailing blank lines.
+
+    The substring test first: on CJK text a regex search costs ten times a plain ``in``.
+    """
+    text = "\n".join(lines)
+    if "\n\n\n" in text:
+        text = _BLANK_RUN.sub("\n\n", text)
+    return text.strip("\n")

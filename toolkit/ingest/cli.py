@@ -23,13 +23,14 @@ def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
     table.add_row("duplicate units", str(summary.duplicates))
     table.add_row("skipped inputs", str(len(summary.skipped)))
     console.print(table)
+    # Lines naming files are never hard-wrapped, so a long path can be copied (and grepped) whole.
     for item in summary.skipped:
-        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}")
+        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
     for source, warning in summary.warnings:
-        console.print(f"[yellow]warning[/yellow] {source}: {warning}")
+        console.print(f"[yellow]warning[/yellow] {source}: {warning}", soft_wrap=True)
     for source in summary.empty_articles:
-        console.print(f"[yellow]warning[/yellow] {source}: no text left after cleaning")
-    console.print(f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}")
+        console.print(f"[yellow]warning[/yellow] {source}: no text left after cleaning", soft_wrap=True)
+    console.print(f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}", soft_wrap=True)
 
 
 def ingest_command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +47,27 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED))
+            found = sorted(_supported_files(str(path)), key=lambda name: name.split(os.sep))  # Path order
+            files.extend(map(Path, found))
         elif path.is_file():
             files.append(path)
         else:
             raise InputError(f"{path}: no such file or directory")
     return files
+
+
+def _supported_files(folder: str) -> Iterator[str]:
+    """Supported files under ``folder``, not following linked folders (as ``Path.rglob``).
+
+    ``os.scandir`` knows each entry's type from the directory listing, where ``rglob`` + ``is_file``
+    paid a ``stat`` per file: a visible cost on folders of thousands of short articles.
+    """
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _supported_files(entry.path)
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED:
+                yield entry.path
 
 
 def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
@@ -84,13 +100,11 @@ def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
             yield Skipped(str(path), f"unsupported file type {suffix or '(none)'!r}")
             continue
         if suffix in JSONL_SUFFIXES:
-            try:
-                yield from _read_jsonl(path)
-            except UnicodeDecodeError as exc:
-                yield Skipped(str(path), f"JSONL must be UTF-8 ({exc.reason} at byte {exc.start})")
+            yield from _read_jsonl(path)
             continue
         try:
-            decoded = decode_bytes(path.read_bytes())
+            with open(path, "rb", buffering=0) as fh:  # one read, no buffer layer
+                decoded = decode_bytes(fh.readall())
         except DecodeError as exc:
             yield Skipped(str(path), exc.message)
             continue

@@ -32,7 +32,7 @@ def predict_command(
                          backend=backend)
     console = Console()
     for item in result["skipped_inputs"]:
-        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}")
+        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
     console.print(f"{result['predicted']} sentences predicted with {result['model_version']}"
                   + (f" ({result['skipped_existing']} already in the output)" if result["skipped_existing"] else ""))
     console.print(f"sentences -> {result['out']}\narticles  -> {result['articles']}")
