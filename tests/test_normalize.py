@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.ingest.normalize import detect_script, normalize, unit_scripts
+from toolkit.ingest.normalize import _script_of, detect_script, normalize, unit_scripts
 
 
 def test_traditional_becomes_simplified_and_punctuation_half_width():
@@ -34,3 +34,11 @@ def test_unit_scripts_agree_with_detect_script(parts, step):
     article, scripts = unit_scripts(text, spans)
     assert article == detect_script(text)
     assert scripts == [detect_script(text[s:e], article) for s, e in spans]
+
+
+def test_capped_counting_decides_as_full_counts():
+    # 國 is Traditional-only and 国 Simplified-only; the counts straddle the counting cap on both sides.
+    for n_trad in range(0, 90, 3):
+        for n_simp in range(0, 90):
+            text = "國" * n_trad + "小米" + "国" * n_simp
+            assert detect_script(text) == _script_of(n_trad, n_simp, "hans"), (n_trad, n_simp)

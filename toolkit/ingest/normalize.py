@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -26,6 +27,7 @@ _NEEDS_WIDTH_MAP = re.compile("[\uff01-\uff5e\u3000「」『』]")
 _CJK_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 # A unit is Traditional when its Traditional-only characters outnumber Simplified-only ones this many times.
 _DOMINANCE = 3
+_COUNT_CAP = 24
 
 
 @functools.lru_cache(maxsize=2)
@@ -84,9 +86,29 @@ def _script_of(n_trad: int, n_simp: int, default: Script) -> Script:
     return "hans" if n_simp >= _DOMINANCE * n_trad else "mixed"
 
 
+def _count(pattern: re.Pattern[str], text: str, start: int, end: int, cap: int | None) -> int:
+    """Occurrences of ``pattern`` in ``text[start:end]``, counting no further than ``cap``."""
+    return len(list(itertools.islice(pattern.finditer(text, start, end), cap)))
+
+
 def _span_script(text: str, start: int, end: int, default: Script) -> Script:
+    """``_script_of`` the span's counts, where a count past ``_COUNT_CAP`` is needed only when both are.
+
+    With one script's count exact and small, the other only has to be counted up to ``_DOMINANCE`` times
+    it for ``_script_of`` to decide the same way: a Traditional article is not counted in full for the
+    few Simplified characters in its one Simplified line.
+    """
     trad, simp = _script_chars()
-    return _script_of(len(trad.findall(text, start, end)), len(simp.findall(text, start, end)), default)
+    n_trad, n_simp = _count(trad, text, start, end, _COUNT_CAP), _count(simp, text, start, end, _COUNT_CAP)
+    if n_trad == n_simp == _COUNT_CAP:
+        n_trad, n_simp = _count(trad, text, start, end, None), _count(simp, text, start, end, None)
+    elif max(n_trad, n_simp) == _COUNT_CAP and _DOMINANCE * min(n_trad, n_simp) > _COUNT_CAP:
+        needed = _DOMINANCE * min(n_trad, n_simp)
+        if n_trad == _COUNT_CAP:
+            n_trad = _count(trad, text, start, end, needed)
+        else:
+            n_simp = _count(simp, text, start, end, needed)
+    return _script_of(n_trad, n_simp, default)
 
 
 def _scan(text: str, default: Script) -> tuple[Script, bool]:

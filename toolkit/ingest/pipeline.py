@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from toolkit.io import RecordWriter, sidecar_path
 from toolkit.progress import track
 from toolkit.records import article_id_for, sentence_ids
 from toolkit.segment import SegmentConfig, unit_spans
+
+
+_KIND = operator.itemgetter("kind")
+_IS_DUPLICATE = operator.methodcaller("__contains__", "duplicate_of")
 
 
 @dataclass
@@ -154,7 +159,7 @@ def ingest(
             if not records:
                 summary.empty_articles.append(item.source)
             sentences.write_many(records)
-            summary.by_kind.update(rec["kind"] for rec in records)
-            summary.duplicates += sum("duplicate_of" in rec for rec in records)
+            summary.by_kind.update(map(_KIND, records))
+            summary.duplicates += sum(map(_IS_DUPLICATE, records))
             summary.sentences += len(records)
     return summary

@@ -70,8 +70,10 @@ _KINDS: dict[str, Kind] = {
 
 
 @functools.lru_cache(maxsize=8)
-def _unit_pattern(heading_max_chars: int) -> re.Pattern[str]:
-    """The unit regex for one heading length; line kinds are tried in order at each line's start.
+def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, ...]]:
+    """The unit regex for one heading length, and the unit kind of each of its group numbers.
+
+    Line kinds are tried in order at each line's start:
 
     1. table row ``| a | b |``; 2. markdown heading ``## 标题`` (the unit is the text after the marks);
     3. bullet ``• …``; 4. numbered line ``1.`` ``（一）`` ``一、``: a heading when short, else a bullet;
@@ -106,7 +108,9 @@ def _unit_pattern(heading_max_chars: int) -> re.Pattern[str]:
     sentence = (
         f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:(?:[。！？!?；;]++|…++)[{_CLOSERS}]*+|(?<![{_SPACE}])))"
     )
-    return re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
+    pattern = re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
+    names = {index: name for name, index in pattern.groupindex.items()}
+    return pattern, tuple(_KINDS.get(names.get(index, ""), "sentence") for index in range(pattern.groups + 1))
 
 
 def _clause_cut(text: str, start: int, limit: int) -> int:
@@ -138,7 +142,9 @@ def _bounded(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[
 def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int, int, Kind]]:
     """``(start, end, kind)`` of each unit in order: ``segment`` without building ``Unit`` objects."""
     cfg = config or SegmentConfig()
-    spans = [(*m.span(m.lastgroup), _KINDS[m.lastgroup]) for m in _unit_pattern(cfg.heading_max_chars).finditer(text)]
+    pattern, kinds = _unit_pattern(cfg.heading_max_chars)
+    # The unit is the last group that matched (named groups hold no others); by index, as names cost more.
+    spans = [(m.start(i := m.lastindex), m.end(i), kinds[i]) for m in pattern.finditer(text)]
     if all(end - start <= cfg.max_chars for start, end, _ in spans):
         return spans
     return [
