@@ -39,16 +39,19 @@ def sentence_id(article_id: str, text_norm: str, occurrence: int = 0) -> str:
 def sentence_ids(article_id: str, norms: list[str]) -> list[str]:
     """``sentence_id`` of every unit of one article in order, numbering repeated texts.
 
-    The batch form of ``sentence_id`` (the same ids, checked by a test) for ingest's hot loop.
+    The batch form of ``sentence_id`` (the same ids, checked by a test) for ingest's hot loop: the article
+    prefix is hashed once and each unit continues from a copy of that state, half the cost of hashing
+    ``prefix + text`` afresh.
     """
     seen: dict[str, int] = {}
     ids = []
-    blake2b, prefix = hashlib.blake2b, article_id + "\x1f"
+    prefix = hashlib.blake2b((article_id + "\x1f").encode("utf-8"), digest_size=_ID_BYTES)
     for norm in norms:
         occurrence = seen.get(norm, 0)
         seen[norm] = occurrence + 1
-        key = prefix + norm if occurrence == 0 else f"{prefix}{norm}\x1f{occurrence}"
-        ids.append("s" + blake2b(key.encode("utf-8"), digest_size=_ID_BYTES).hexdigest())
+        digest = prefix.copy()
+        digest.update((norm if occurrence == 0 else f"{norm}\x1f{occurrence}").encode("utf-8"))
+        ids.append("s" + digest.hexdigest())
     return ids
 
 
