@@ -35,7 +35,7 @@ def predict_command(
         console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
     console.print(f"{result['predicted']} sentences predicted with {result['model_version']}"
                   + (f" ({result['skipped_existing']} already in the output)" if result["skipped_existing"] else ""))
-    console.print(f"sentences -> {result['out']}\narticles  -> {result['articles']}")
+    console.print(f"sentences -> {result['out']}\narticles  -> {result['articles']}", soft_wrap=True)
 
 
 def export_onnx_command(
