@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.ingest.normalize import _script_of, detect_script, normalize, unit_scripts
+from toolkit.ingest.normalize import _WIDTH_CHARS, _half_width, _script_of, detect_script, normalize, unit_scripts
 
 
 def test_traditional_becomes_simplified_and_punctuation_half_width():
@@ -42,3 +42,9 @@ def test_capped_counting_decides_as_full_counts():
         for n_simp in range(0, 90):
             text = "國" * n_trad + "小米" + "国" * n_simp
             assert detect_script(text) == _script_of(n_trad, n_simp, "hans"), (n_trad, n_simp)
+
+
+def test_half_width_maps_every_full_width_character_as_a_translate_table_would():
+    text = "小米，" + "".join(_WIDTH_CHARS) + "「華為」『問界』　！" * 3
+    assert _half_width(text) == text.translate(str.maketrans(_WIDTH_CHARS))
+    assert _half_width("小米。") == "小米。"  # 。 has no half-width form in the map

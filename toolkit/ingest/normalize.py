@@ -19,10 +19,9 @@ Script = Literal["hans", "hant", "mixed"]
 
 # Full-width ASCII forms (！ … ～) to their half-width forms, the ideographic space to a space, and
 # Traditional-style corner quotes to the curly quotes used in Simplified text. All are 1:1 characters.
-_WIDTH_MAP = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_WIDTH_MAP.update({0x3000: 0x20, ord("「"): ord("“"), ord("」"): ord("”"), ord("『"): ord("‘"), ord("』"): ord("’")})
-
-_NEEDS_WIDTH_MAP = re.compile("[\uff01-\uff5e\u3000「」『』]")
+_WIDTH_CHARS = {chr(cp): chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F)}
+_WIDTH_CHARS.update({"\u3000": " ", "「": "“", "」": "”", "『": "‘", "』": "’"})
+_FULL_WIDTH = re.compile(f"[{''.join(_WIDTH_CHARS)}]")
 
 _CJK_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 # A unit is Traditional when its Traditional-only characters outnumber Simplified-only ones this many times.
@@ -53,9 +52,18 @@ def to_simplified(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Half-width punctuation and Simplified characters, same length as ``text``."""
-    if _NEEDS_WIDTH_MAP.search(text):
-        text = text.translate(_WIDTH_MAP)
-    return to_simplified(text)
+    return to_simplified(_half_width(text))
+
+
+def _half_width(text: str) -> str:
+    """Map ``_WIDTH_CHARS`` over ``text`` with one ``replace`` per distinct full-width character present.
+
+    ``str.translate`` looks every character up in the map, ~70 ns each on CJK text: as much as OpenCC
+    itself. A news article holds a handful of distinct full-width marks, and ``replace`` is a C scan.
+    """
+    for char in set(_FULL_WIDTH.findall(text)):
+        text = text.replace(char, _WIDTH_CHARS[char])
+    return text
 
 
 @functools.lru_cache(maxsize=1)
