@@ -162,15 +162,17 @@ def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
     keep = [i for i in range(end) if i not in drop_set] if dropped else range(end)
     kept = [lines[i].rstrip() for i in keep]
     kept_norm = [probes[i][: len(line)] for i, line in zip(keep, kept)]
-    return CleanResult(_join(kept), _join(kept_norm), removed)
+    return CleanResult(*_join(kept, kept_norm), removed)
 
 
-def _join(lines: list[str]) -> str:
-    """Join lines, collapsing blank-line runs to one and dropping leading and trailing blank lines.
+def _join(lines: list[str], norm_lines: list[str]) -> tuple[str, str]:
+    """Join the kept lines and their normal forms, collapsing blank-line runs to one and dropping leading
+    and trailing blank lines.
 
-    The substring test first: on CJK text a regex search costs ten times a plain ``in``.
+    Each normal-form line has its line's length, so both texts have the same layout: one test decides for
+    both, and it is a substring test because on CJK text a regex search costs ten times a plain ``in``.
     """
-    text = "\n".join(lines)
+    text, norm = "\n".join(lines), "\n".join(norm_lines)
     if "\n\n\n" in text:
-        text = _BLANK_RUN.sub("\n\n", text)
-    return text.strip("\n")
+        text, norm = _BLANK_RUN.sub("\n\n", text), _BLANK_RUN.sub("\n\n", norm)
+    return text.strip("\n"), norm.strip("\n")
