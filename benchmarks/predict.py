@@ -80,6 +80,9 @@ def main() -> None:
                              "labelled JSONL, or ChnSentiCorp .tsv")
     args = parser.parse_args()
     clf = TextClassifier.load(args.model)
+    if clf.meta.get("rule_prior"):
+        parser.error(f"{args.model} adds a rule prior, which a pipeline() baseline cannot feed; "
+                     "benchmark a model trained with rule_prior: false")
     if args.texts:
         units = labelled_rows(args.texts) if args.texts.suffix == ".tsv" else list(read_records(args.texts))
         units = [dict(u, id=str(u.get("id", i))) for i, u in enumerate(units)]

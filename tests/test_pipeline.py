@@ -47,6 +47,21 @@ def test_rerun_skips_unchanged_stages_and_reruns_changed_ones(workdir):
     assert third["train"] == "skipped (unchanged)"
 
 
+def test_a_rule_prior_model_starts_from_the_pipeline_rules(tmp_path, examples):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("topic_threshold: 0.4\n", encoding="utf-8")
+    train = yaml.safe_load(open("configs/tiny.yaml", encoding="utf-8")) | {"rule_prior": True, "epochs": 1}
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train), encoding="utf-8")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"reviewed": ["examples/reviewed.jsonl"], "rules": str(rules),
+                                      "train_config": str(tmp_path / "train.yaml")}))
+    results = Pipeline([examples], tmp_path / "w", PipelineConfig.load(config), show_progress=False,
+                       log=lambda _: None).run()
+    assert {r.name: r.status for r in results}["predict"] == "ran"
+    saved = yaml.safe_load((tmp_path / "w" / "model" / "model-best" / "rules" / "rules.yaml").read_text(encoding="utf-8"))
+    assert saved["topic_threshold"] == 0.4
+
+
 def test_pipeline_without_reviewed_data_stops_after_preannotation(tmp_path, examples):
     result = runner.invoke(app, ["pipeline", str(examples), "--workdir", str(tmp_path / "w"), "-q"])
     assert result.exit_code == 0, result.output

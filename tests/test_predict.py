@@ -110,6 +110,20 @@ def test_onnx_export_predicts_like_torch(tiny_model, tmp_path, sentences):
     assert int8.predict_proba(texts)["sentiment"].shape == (len(texts), 3)
 
 
+def test_onnx_export_of_a_rule_prior_model_feeds_the_prior(tmp_path, sentences):
+    from toolkit.predict.onnx import OnnxClassifier, export_onnx
+    from toolkit.train.config import load_train_config
+    from toolkit.train.trainer import Trainer
+
+    config = load_train_config("configs/tiny.yaml", {"epochs": "1", "rule_prior": "true"})
+    folder = Trainer(config, tmp_path / "m", show_progress=False).train().final_dir
+    texts = [r["text"] for r in sentences]
+    onnx = OnnxClassifier.load(export_onnx(folder, tmp_path / "onnx"))
+    torch_probs, onnx_probs = TextClassifier.load(folder).predict_proba(texts), onnx.predict_proba(texts)
+    for task in torch_probs:
+        assert np.allclose(torch_probs[task], onnx_probs[task], atol=1e-4)
+
+
 def test_int8_keeps_the_feed_forward_output_projections_in_fp32(tiny_model, tmp_path):
     import onnx
 

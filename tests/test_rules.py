@@ -111,6 +111,15 @@ def test_followed_company_is_configurable():
     assert p["competitors"] == [] and p["stance"]["label"] == "bullish"
 
 
+def test_saved_rules_predict_as_the_originals(tmp_path):
+    custom = RulePreannotator(config=RulesConfig(topic_threshold=0.3, evidence_scale=2.0))
+    loaded = RulePreannotator.load(custom.save(tmp_path / "rules"))
+    texts = ["小米汽车交付大增,但华为问界价格战压力不小。", "如果芯片供应不足,可能面临减产。"]
+    assert loaded.predict(texts) == custom.predict(texts)
+    assert loaded.config == custom.config and loaded.schema == custom.schema
+    assert loaded.model_version == custom.model_version  # same lexicon files, same version
+
+
 def test_unknown_topic_threshold_is_rejected():
     with pytest.raises(ConfigError, match="unknown topics: phones"):
         RulePreannotator(config=RulesConfig(topic_thresholds={"phones": 0.4}))

@@ -216,6 +216,27 @@ def test_foreign_corrupt_and_pickle_model_folders(trained, tmp_path):
     assert TextClassifier.load(pickled, allow_pickle=True).predict("小米。")["sentiment"]
 
 
+def test_rule_prior_starts_at_the_rules_and_travels_with_the_model(tmp_path):
+    from toolkit.annotate import RulePreannotator
+
+    trainer = Trainer(tiny(tmp_path, rule_prior=True, epochs=1), tmp_path, show_progress=False)
+    texts = [r["text"] for r in trainer._examples("train")]
+    untrained = trainer._new_classifier(trainer._examples("train")).predict(texts)
+    rules = RulePreannotator().predict(texts)
+    assert [p["sentiment"] for p in untrained] == [r["sentiment"]["label"] for r in rules]
+    assert [p["stance"] for p in untrained] == [r["stance"]["label"] for r in rules]
+    assert [p["topics"] for p in untrained] == [r["topics"]["labels"] for r in rules]
+    folder = trainer.train().final_dir
+    clf = TextClassifier.load(folder)
+    assert clf.meta["rule_prior"] == ["sentiment", "stance", "topics"] and (folder / "rules" / "lexicon").is_dir()
+    assert "Rule prior" in (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="pass prior="):
+        clf.model(**{k: v for k, v in clf.encode(texts[:2]).items() if k != "token_type_ids"})
+    shutil.rmtree(folder / "rules")
+    with pytest.raises(ModelError, match="rules/ folder is missing"):
+        TextClassifier.load(folder)
+
+
 def test_sentiment_only_sources_mask_the_other_fields(tmp_path):
     schema = load_schema()
     tsv = tmp_path / "c.tsv"
@@ -241,6 +262,8 @@ def test_config_errors_and_overrides(tmp_path):
     path.write_text("data: {train: [{format: reviewed, path: x.jsonl}]}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="exactly one of `model`"):
         load_train_config(path)
+    with pytest.raises(ConfigError, match="add `rule_prior: true`"):
+        load_train_config("configs/tiny.yaml", {"lexicon": "labels/lexicon"})
     cfg = load_train_config("configs/tiny.yaml", {"lr": "2e-5", "random_init.hidden_size": "16"})
     assert cfg.lr == 2e-5 and cfg.random_init.hidden_size == 16
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,12 @@ import ahocorasick
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolkit.annotate.lexicon import Lexicon, load_lexicon
+from toolkit.annotate.lexicon import LEXICON_FILES, Lexicon, load_lexicon
 from toolkit.errors import ConfigError
 from toolkit.ingest.normalize import normalize
 from toolkit.labels import LabelSchema, Subject, load_schema
 from toolkit.records import sentence_id
+from toolkit.resources import labels_path
 
 _CLAUSE_BREAK = re.compile(r"[,;:!?。！？…—]")
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
@@ -142,7 +144,8 @@ class RulePreannotator:
         unknown = sorted(set(self.config.topic_thresholds) - set(self.topics))
         if unknown:
             raise ConfigError(f"topic_thresholds names unknown topics: {', '.join(unknown)}")
-        self.lexicon: Lexicon = load_lexicon(str(lexicon_dir) if lexicon_dir else None, topics=self.topics)
+        self.lexicon_dir = Path(lexicon_dir) if lexicon_dir else labels_path("lexicon")
+        self.lexicon: Lexicon = load_lexicon(str(self.lexicon_dir), topics=self.topics)
         self.model_version = f"rules-{self.lexicon.version}"
         competitors = {k: e for k, e in self.schema.mentions.entities.items() if k != self.subject.id}
         self._entity_of: dict[str, str] = {
@@ -174,6 +177,29 @@ class RulePreannotator:
         self._sentiment_labels = self.schema.task("sentiment").label_names
         self._stance_labels = self.schema.task("stance").label_names
         self._automaton = self._build_automaton()
+
+    @property
+    def topic_thresholds(self) -> dict[str, float]:
+        """The score each topic must reach to be chosen."""
+        return dict(self._thresholds)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write schema, rules config and lexicon files to ``folder``, so ``load`` rebuilds these exact rules
+        wherever the folder goes (a model trained on the rules' scores needs the same rules to predict)."""
+        folder = Path(folder)
+        (folder / "lexicon").mkdir(parents=True, exist_ok=True)
+        for name, model in (("schema.yaml", self.schema), ("rules.yaml", self.config)):
+            data = model.model_dump(mode="json")
+            (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        for name in LEXICON_FILES:
+            shutil.copyfile(self.lexicon_dir / name, folder / "lexicon" / name)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RulePreannotator:
+        """The rules ``save`` wrote to ``folder``."""
+        folder = Path(folder)
+        return cls(load_schema(folder / "schema.yaml"), folder / "lexicon", RulesConfig.from_file(folder / "rules.yaml"))
 
     def _all_terms(self) -> set[str]:
         lex = self.lexicon

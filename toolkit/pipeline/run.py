@@ -154,6 +154,8 @@ class Pipeline:
                 train_cfg = load_train_config(cfg.train_config)
                 train_cfg.data = DataConfig(train=[Source(format="dataset", path=dataset, split="train")],
                                             dev=[Source(format="dataset", path=dataset, split="dev")])
+                if train_cfg.rule_prior and train_cfg.rules is None:
+                    train_cfg.rules = cfg.rules  # the prior starts from the rules that pre-annotated
                 Trainer(train_cfg, wd / "model", config_path=str(cfg.train_config), show_progress=self.show_progress).train()
 
             results.append(self._stage("train", [dataset, cfg.train_config], {}, [model_best], train))

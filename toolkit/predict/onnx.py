@@ -1,7 +1,8 @@
 """ONNX export (optionally dynamic int8) and an ONNX Runtime classifier with the same interface.
 
-An export folder holds ``model.onnx`` plus the model folder's tokenizer, encoder config and
-``toolkit_model.json``, so ``OnnxClassifier.load(folder)`` predicts exactly like ``TextClassifier.load``.
+An export folder holds ``model.onnx`` plus the model folder's tokenizer, encoder config,
+``toolkit_model.json`` and rules (for a rule-prior model, whose graph takes the prior as ``prior_<task>``
+inputs), so ``OnnxClassifier.load(folder)`` predicts exactly like ``TextClassifier.load``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from toolkit.annotate import RulePreannotator
 from toolkit.errors import ModelError
-from toolkit.train.model import META_FILE, WEIGHTS_FILE, TextClassifier
+from toolkit.train.model import META_FILE, RULES_DIR, WEIGHTS_FILE, TextClassifier, load_rules
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
 
 
 class _Outputs(torch.nn.Module):
-    """Dict outputs as a tuple in head order, which ONNX export needs."""
+    """Dict outputs as a tuple in head order, and the rule prior as positional inputs, which ONNX export needs."""
 
-    def __init__(self, model: torch.nn.Module, names: list[str]) -> None:
+    def __init__(self, model: torch.nn.Module, names: list[str], prior_names: list[str]) -> None:
         super().__init__()
-        self.model, self.names = model, names
+        self.model, self.names, self.prior_names = model, names, prior_names
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(input_ids, attention_mask)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *prior: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(input_ids, attention_mask, dict(zip(self.prior_names, prior)) or None)
         return tuple(out[name] for name in self.names)
 
 
@@ -45,16 +47,22 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
     for item in model_dir.iterdir():
         if item.is_file() and item.name != WEIGHTS_FILE:
             shutil.copy2(item, out_dir / item.name)
+    if (model_dir / RULES_DIR).is_dir():
+        shutil.copytree(model_dir / RULES_DIR, out_dir / RULES_DIR, dirs_exist_ok=True)
     names = [t["name"] for t in clf.tasks]
-    sample = clf.encode(["小米汽车交付创新高。", "華為"])
+    texts = ["小米汽车交付创新高。", "華為"]
+    sample, prior = clf.encode(texts), clf.prior(texts)
     target = out_dir / ONNX_FILE
     fp32 = out_dir / "model.fp32.onnx" if int8 else target
+    dynamic = {k: {0: "batch", 1: "length"} for k in ("input_ids", "attention_mask")}
+    dynamic.update({f"prior_{name}": {0: "batch"} for name in prior})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about constants that do not vary for this model
         torch.onnx.export(
-            _Outputs(clf.model.eval(), names), (sample["input_ids"], sample["attention_mask"]), str(fp32),
-            input_names=["input_ids", "attention_mask"], output_names=names, opset_version=OPSET, dynamo=False,
-            dynamic_axes={k: {0: "batch", 1: "length"} for k in ("input_ids", "attention_mask")},
+            _Outputs(clf.model.eval(), names, list(prior)),
+            (sample["input_ids"], sample["attention_mask"], *(torch.from_numpy(p) for p in prior.values())), str(fp32),
+            input_names=list(dynamic), output_names=names,
+            opset_version=OPSET, dynamo=False, dynamic_axes=dynamic,
         )
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -93,8 +101,9 @@ def after_activation(onnx_path: str, depth: int = 4) -> list[str]:
 class OnnxClassifier(TextClassifier):
     """``TextClassifier`` whose forward pass runs in ONNX Runtime."""
 
-    def __init__(self, session: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-        super().__init__(model=None, tokenizer=tokenizer, meta=meta)  # type: ignore[arg-type]
+    def __init__(self, session: Any, tokenizer: Any, meta: dict[str, Any],
+                 rules: RulePreannotator | None = None) -> None:
+        super().__init__(model=None, tokenizer=tokenizer, meta=meta, rules=rules)  # type: ignore[arg-type]
         self.session = session
 
     @classmethod
@@ -110,22 +119,13 @@ class OnnxClassifier(TextClassifier):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        return cls(session, AutoTokenizer.from_pretrained(folder, local_files_only=True), meta)
+        rules = load_rules(folder) if meta.get("rule_prior") else None
+        return cls(session, AutoTokenizer.from_pretrained(folder, local_files_only=True), meta, rules)
 
-    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
-        chunks: dict[str, list[np.ndarray]] = {t["name"]: [] for t in self.tasks}
-        for start in range(0, len(texts), batch_size):
-            batch = self.encode(texts[start : start + batch_size])
-            outputs = self.session.run(None, {"input_ids": batch["input_ids"].numpy(),
-                                              "attention_mask": batch["attention_mask"].numpy()})
-            for task, logits in zip(self.tasks, outputs):
-                if task["kind"] == "single":
-                    e = np.exp(logits - logits.max(1, keepdims=True))
-                    chunks[task["name"]].append(e / e.sum(1, keepdims=True))
-                else:
-                    chunks[task["name"]].append(1 / (1 + np.exp(-logits)))
-        return {name: np.concatenate(parts) if parts else np.zeros((0, len(t["labels"])))
-                for (name, parts), t in zip(chunks.items(), self.tasks)}
+    def logits(self, batch: dict[str, Any], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {"input_ids": batch["input_ids"].numpy(), "attention_mask": batch["attention_mask"].numpy()}
+        feeds.update({f"prior_{name}": p for name, p in prior.items()})
+        return dict(zip((t["name"] for t in self.tasks), self.session.run(None, feeds)))
 
 
 def label_agreement(reference: TextClassifier, other: TextClassifier, texts: Sequence[str]) -> dict[str, float]:

@@ -31,6 +31,18 @@ def _lineage(config: TrainConfig) -> list[str]:
     return lines
 
 
+def _prior(clf: TextClassifier) -> str:
+    """The rule-prior line: which heads start from the rules, and how much each label now trusts them."""
+    if clf.rules is None:
+        return ""
+    weights = "; ".join(
+        f"{name}: " + ", ".join(f"{label} {w:.2f}" for label, w in zip(task["labels"], clf.model.prior_weights[name].tolist()))
+        for task in clf.tasks if (name := task["name"]) in clf.model.prior_weights
+    )
+    return (f"- **Rule prior**: heads add the rule pre-annotator's scores (`{clf.rules.model_version}`, saved in "
+            f"`rules/`), weighted per label as learnt: {weights}\n")
+
+
 def model_card(clf: TextClassifier, extra: dict[str, Any], config: TrainConfig, config_path: str | None) -> str:
     tasks = ", ".join(f"{t['name']} ({'/'.join(t['labels'])})" for t in clf.tasks)
     history = extra.get("history", [])
@@ -50,7 +62,7 @@ Multi-task classifier for Chinese financial and tech news units, trained with `t
 - **Encoder**: `{clf.meta.get('encoder')}`, {clf.meta['pooling']} pooling, text prefix `{clf.meta['text_prefix']!r}`,
   max length {clf.meta['max_length']}
 - **Load**: `TextClassifier.load(folder)` (weights in `model.safetensors`)
-
+{_prior(clf)}
 ## Data lineage
 
 | split | source | sha256 |

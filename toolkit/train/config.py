@@ -72,12 +72,17 @@ class TrainConfig(BaseModel):
         "none", description="balanced: weight classes (and each topic's present/absent) by inverse frequency")
     early_stopping_patience: int | None = Field(None, ge=1)
     tasks: list[str] | None = Field(None, description="heads to train (default: every task of the schema)")
+    rule_prior: bool = Field(False, description="start each head from the rule pre-annotator's scores")
+    rules: Path | None = Field(None, description="rules config for the prior (default: the built-in settings)")
+    lexicon: Path | None = Field(None, description="lexicon folder for the prior (default: labels/lexicon)")
     data: DataConfig
 
     @model_validator(mode="after")
     def _one_encoder(self) -> TrainConfig:
         if (self.model is None) == (self.random_init is None):
             raise ValueError("give exactly one of `model` (pretrained path or hub id) and `random_init`")
+        if (self.rules or self.lexicon) and not self.rule_prior:
+            raise ValueError("`rules` and `lexicon` set the rule prior; add `rule_prior: true` or leave them out")
         return self
 
 
@@ -110,10 +115,15 @@ def load_train_config(path: str | Path, overrides: dict[str, str] | None = None)
         lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path}: invalid training config:\n  " + "\n  ".join(lines)) from None
     base = path.resolve().parent.parent
+
+    def resolve(value: Path) -> Path:
+        return base / value if not value.is_absolute() and not value.exists() and (base / value).exists() else value
+
     for split in (config.data.train, config.data.dev, config.data.test):
         for source in split:
-            if not source.path.is_absolute() and not source.path.exists() and (base / source.path).exists():
-                source.path = base / source.path
-    if config.model and not Path(config.model).exists() and (base / config.model).exists():
-        config.model = str(base / config.model)
+            source.path = resolve(source.path)
+    if config.model:
+        config.model = str(resolve(Path(config.model)))
+    config.rules = resolve(config.rules) if config.rules else None
+    config.lexicon = resolve(config.lexicon) if config.lexicon else None
     return config

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import TextColumn
 
+from toolkit.annotate import RulePreannotator, RulesConfig
 from toolkit.errors import ConfigError, InputError
 from toolkit.evaluate.metrics import multi_label_report, single_label_report
 from toolkit.labels import LabelSchema, load_schema
@@ -165,10 +166,12 @@ class Trainer:
             rows.extend(source_examples(source, self.schema, seed=self.config.seed + i))
         return rows
 
-    def _batches(self, clf: TextClassifier, rows: list[dict[str, Any]], order: Sequence[int], size: int) -> Iterator[dict[str, torch.Tensor]]:
+    def _batches(self, clf: TextClassifier, rows: list[dict[str, Any]], order: Sequence[int], size: int) -> Iterator[dict[str, Any]]:
         for start in range(0, len(order), size):
             chunk = [rows[i] for i in order[start : start + size]]
-            batch = dict(clf.encode([r["text"] for r in chunk]))
+            texts = [r["text"] for r in chunk]
+            batch = dict(clf.encode(texts))
+            batch["prior"] = {name: torch.from_numpy(p) for name, p in clf.prior(texts).items()}
             for task in clf.tasks:
                 name = task["name"]
                 if task["kind"] == "single":
@@ -237,8 +240,12 @@ class Trainer:
             encoder, tokenizer = load_encoder(cfg.model)
         else:
             encoder, tokenizer = random_encoder(cfg.random_init, (r["text"] for r in train), cfg.max_length)
+        rules = None
+        if cfg.rule_prior:
+            rules = RulePreannotator(self.schema, cfg.lexicon, RulesConfig.from_file(cfg.rules) if cfg.rules else None)
         clf = TextClassifier.create(self.schema, tasks, encoder=encoder, tokenizer=tokenizer, pooling=cfg.pooling,
-                                    text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout)
+                                    text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout,
+                                    rules=rules)
         clf.meta["model_name"] = Path(cfg.model).name if cfg.model else "random"
         clf.meta["encoder"] = cfg.model or "random_init"
         return clf
@@ -250,7 +257,7 @@ class Trainer:
         decay, no_decay = [], []
         for name, param in clf.model.named_parameters():
             (no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith("bias") else decay).append(param)
-        head_params = {id(p) for p in clf.model.heads.parameters()}
+        head_params = {id(p) for p in clf.model.head_parameters()}
         groups = []
         for params, wd in ((decay, cfg.weight_decay), (no_decay, 0.0)):
             for is_head in (False, True):
@@ -326,7 +333,8 @@ class Trainer:
                     started, losses = time.perf_counter(), []
                     optimizer.zero_grad()
                     for i, batch in enumerate(self._batches(clf, train, order, cfg.batch_size), start=1):
-                        loss, _ = masked_loss(clf.model(batch["input_ids"], batch["attention_mask"]), batch, clf.tasks, weights)
+                        logits = clf.model(batch["input_ids"], batch["attention_mask"], batch["prior"] or None)
+                        loss, _ = masked_loss(logits, batch, clf.tasks, weights)
                         if loss.requires_grad:
                             (loss / cfg.grad_accumulation).backward()
                         losses.append(float(loss.detach()))
