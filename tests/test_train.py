@@ -108,6 +108,28 @@ def test_dataset_build_splits_by_article(tmp_path):
     assert Trainer(cfg, tmp_path / "m", show_progress=False).train().final_dir.is_dir()
 
 
+def test_manifest_and_model_card_report_annotator_agreement(tmp_path):
+    rows = []
+    for i, line in enumerate(open(REVIEWED, encoding="utf-8").read().splitlines()[:20]):
+        record = json.loads(line)
+        first = record["annotations"][0]
+        second = dict(first, annotator="second", sentiment="neutral" if i % 4 == 0 else first["sentiment"])
+        rows.append(json.dumps(dict(record, annotations=[first, second]), ensure_ascii=False))
+    reviewed = tmp_path / "two.jsonl"
+    reviewed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    manifest = build_dataset([reviewed], tmp_path / "ds", ratios=(0.6, 0.2, 0.2), seed=3)
+    agreement = manifest["agreement"]
+    assert agreement["stance"] == {"units": 20, "percent_agreement": 1.0, "krippendorff_alpha": 1.0, "cohen_kappa": 1.0}
+    changed = sum(json.loads(r)["annotations"][0]["sentiment"] != "neutral" for r in rows[::4])
+    assert agreement["sentiment"]["percent_agreement"] == round(1 - changed / 20, 3)
+    assert agreement["sentiment"]["krippendorff_alpha"] < 1
+    cfg = tiny(tmp_path, epochs=1, data={"train": [{"format": "dataset", "path": str(tmp_path / "ds")}]})
+    card = (Trainer(cfg, tmp_path / "m", show_progress=False).train().final_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "annotator agreement in `ds`" in card and "stance: 20 units annotated twice or more, 100% in full agreement" in card
+    single = build_dataset([REVIEWED], tmp_path / "one", ratios=(0.6, 0.2, 0.2), seed=3)
+    assert single["agreement"] == {}
+
+
 def test_split_is_seeded_and_never_shares_an_article():
     rows = [{"article_id": f"a{i % 7}", "id": i} for i in range(70)]
     first = split_by_article(rows, (0.7, 0.15, 0.15), seed=1)

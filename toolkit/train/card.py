@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from toolkit.train.model import TextClassifier
 
 
+def _agreement(agreement: dict[str, dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{task}: {a['units']} units annotated twice or more, {a['percent_agreement']:.0%} in full agreement, "
+        f"α {a['krippendorff_alpha']:.2f}" + (f", mean Cohen's κ {a['cohen_kappa']:.2f}" if a["cohen_kappa"] is not None else "")
+        for task, a in agreement.items()
+    )
+
+
 def _lineage(config: TrainConfig) -> list[str]:
     lines = []
     for split in ("train", "dev", "test"):
@@ -24,8 +32,8 @@ def _lineage(config: TrainConfig) -> list[str]:
                     lines.append(f"| {split} | dataset `{path.name}` ({source.split or 'train'}) ← `{origin['path']}` | "
                                  f"`{origin['sha256'][:16]}` |")
                 agreement = manifest.get("agreement")
-                if agreement:
-                    lines.append(f"| | annotator agreement (Cohen's κ) | {agreement} |")
+                if agreement and split == "train":  # one line per dataset: it describes all its splits
+                    lines.append(f"| | annotator agreement in `{path.name}` | {_agreement(agreement)} |")
             elif path.is_file():
                 lines.append(f"| {split} | {source.format} `{path}` (weight {source.weight}) | `{sha256(path)[:16]}` |")
     return lines

@@ -16,6 +16,7 @@ from typing import Any
 from toolkit.errors import InputError
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.studio.adjudicate import Policy, resolve
+from toolkit.studio.agreement import agreement_report
 from toolkit.studio.export import read_reviewed
 from toolkit.train.config import Source
 
@@ -173,6 +174,25 @@ def distribution(examples: list[dict[str, Any]], schema: LabelSchema) -> dict[st
     return dist
 
 
+def agreement_summary(records: Sequence[dict[str, Any]], schema: LabelSchema) -> dict[str, dict[str, Any]]:
+    """Per task, how far the annotators agreed: units annotated more than once, the share of those in full
+    agreement, Krippendorff's alpha and the mean pairwise Cohen's kappa (a multi-choice task compared as
+    whole label sets). Tasks nobody annotated twice are left out: one annotator says nothing about how
+    hard the labels are."""
+    out = {}
+    for name, stats in agreement_report(records, schema)["fields"].items():
+        if not stats["units"]:
+            continue
+        kappas = list(stats["cohen_kappa"].values())
+        out[name] = {
+            "units": stats["units"],
+            "percent_agreement": round(stats["percent_agreement"], 3),
+            "krippendorff_alpha": round(stats["krippendorff_alpha"], 3),
+            "cohen_kappa": round(sum(kappas) / len(kappas), 3) if kappas else None,
+        }
+    return out
+
+
 def build_dataset(
     inputs: Sequence[str | Path],
     out: str | Path,
@@ -191,6 +211,7 @@ def build_dataset(
     if not examples:
         raise InputError("no labelled units in the inputs (are they reviewed records or a Label Studio export?)")
     splits = split_by_article(examples, ratios, seed=seed)
+    records = [r for path in inputs for r in read_reviewed(Path(path), schema, policy=policy, priority=priority)]
     out = Path(out)
     DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows}).save_to_disk(str(out))
     manifest = {
@@ -198,6 +219,7 @@ def build_dataset(
         "seed": seed,
         "ratios": list(ratios),
         "adjudication_policy": policy,
+        "agreement": agreement_summary(records, schema),
         "splits": {
             name: {"units": len(rows), "articles": sorted({r["article_id"] for r in rows}),
                    "labels": distribution(rows, schema)}
