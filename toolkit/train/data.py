@@ -64,15 +64,23 @@ def reviewed_examples(
 ) -> list[dict[str, Any]]:
     """Examples from reviewed records (JSONL/Parquet) or Label Studio exports (.json), labels re-resolved with
     ``policy`` from each record's annotations; a unit with no resolved field is left out."""
+    return [
+        ex for path in map(Path, paths)
+        for ex in _labelled(read_reviewed(path, schema, policy=policy, priority=priority), schema, path.name,
+                            policy=policy, priority=priority)
+    ]
+
+
+def _labelled(
+    records: Iterable[dict[str, Any]], schema: LabelSchema, source: str, *, policy: Policy, priority: Sequence[Any]
+) -> list[dict[str, Any]]:
     out = []
-    for path in map(Path, paths):
-        records = read_reviewed(path, schema, policy=policy, priority=priority)
-        for record in records:
-            if record.get("annotations"):
-                record = dict(record, labels=resolve(record["annotations"], schema, policy=policy, priority=priority))
-            labels = {k: v for k, v in (record.get("labels") or {}).items() if k in schema.task_names}
-            if labels:
-                out.append(example(dict(record, labels=labels), schema, path.name))
+    for record in records:
+        if record.get("annotations"):
+            record = dict(record, labels=resolve(record["annotations"], schema, policy=policy, priority=priority))
+        labels = {k: v for k, v in (record.get("labels") or {}).items() if k in schema.task_names}
+        if labels:
+            out.append(example(dict(record, labels=labels), schema, source))
     return out
 
 
@@ -207,11 +215,12 @@ def build_dataset(
     from datasets import Dataset, DatasetDict
 
     schema = schema or load_schema()
-    examples = reviewed_examples(inputs, schema, policy=policy, priority=priority)
+    records = {Path(p): read_reviewed(Path(p), schema, policy=policy, priority=priority) for p in inputs}
+    examples = [ex for path, recs in records.items()
+                for ex in _labelled(recs, schema, path.name, policy=policy, priority=priority)]
     if not examples:
         raise InputError("no labelled units in the inputs (are they reviewed records or a Label Studio export?)")
     splits = split_by_article(examples, ratios, seed=seed)
-    records = [r for path in inputs for r in read_reviewed(Path(path), schema, policy=policy, priority=priority)]
     out = Path(out)
     DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows}).save_to_disk(str(out))
     manifest = {
@@ -219,7 +228,7 @@ def build_dataset(
         "seed": seed,
         "ratios": list(ratios),
         "adjudication_policy": policy,
-        "agreement": agreement_summary(records, schema),
+        "agreement": agreement_summary([r for recs in records.values() for r in recs], schema),
         "splits": {
             name: {"units": len(rows), "articles": sorted({r["article_id"] for r in rows}),
                    "labels": distribution(rows, schema)}
