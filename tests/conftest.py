@@ -41,3 +41,17 @@ def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-model")
     config = load_train_config(ROOT / "configs" / "tiny.yaml", {"epochs": "1"})
     return Trainer(config, out, show_progress=False).train().final_dir
+
+
+@pytest.fixture(scope="session")
+def prior_model(tmp_path_factory):
+    """A tiny rule-prior model whose saved rules also know 米家 as a competitor (not in the shipped schema)."""
+    from toolkit.train.config import load_train_config
+    from toolkit.train.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("prior")
+    config = load_train_config(ROOT / "configs" / "tiny.yaml", {"epochs": "1", "rule_prior": "true"})
+    folder = Trainer(config, out, show_progress=False).train().final_dir
+    schema = folder / "rules" / "schema.yaml"
+    schema.write_text(schema.read_text(encoding="utf-8").replace("- 华为\n", "- 华为\n      - 米家\n", 1), encoding="utf-8")
+    return folder

@@ -110,18 +110,22 @@ def test_onnx_export_predicts_like_torch(tiny_model, tmp_path, sentences):
     assert int8.predict_proba(texts)["sentiment"].shape == (len(texts), 3)
 
 
-def test_onnx_export_of_a_rule_prior_model_feeds_the_prior(tmp_path, sentences):
+def test_onnx_export_of_a_rule_prior_model_feeds_the_prior(prior_model, tmp_path, sentences):
     from toolkit.predict.onnx import OnnxClassifier, export_onnx
-    from toolkit.train.config import load_train_config
-    from toolkit.train.trainer import Trainer
 
-    config = load_train_config("configs/tiny.yaml", {"epochs": "1", "rule_prior": "true"})
-    folder = Trainer(config, tmp_path / "m", show_progress=False).train().final_dir
     texts = [r["text"] for r in sentences]
-    onnx = OnnxClassifier.load(export_onnx(folder, tmp_path / "onnx"))
-    torch_probs, onnx_probs = TextClassifier.load(folder).predict_proba(texts), onnx.predict_proba(texts)
+    onnx = OnnxClassifier.load(export_onnx(prior_model, tmp_path / "onnx"))
+    torch_probs, onnx_probs = TextClassifier.load(prior_model).predict_proba(texts), onnx.predict_proba(texts)
     for task in torch_probs:
         assert np.allclose(torch_probs[task], onnx_probs[task], atol=1e-4)
+
+
+def test_a_rule_prior_model_finds_mentions_with_its_own_rules(prior_model, examples, tmp_path):
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(examples), "--model", str(prior_model), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    surfaces = {m["surface"] for r in read_records(out) for m in r["predictions"]["competitors"]}
+    assert "米家" in surfaces
 
 
 def test_int8_keeps_the_feed_forward_output_projections_in_fp32(tiny_model, tmp_path):

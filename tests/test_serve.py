@@ -49,6 +49,13 @@ def test_predict_returns_one_result_per_task_in_order(client, backend):
     assert all(s["value"]["labels"] == ["COMPETITOR"] for s in spans)
 
 
+def test_a_rule_prior_model_marks_mentions_with_its_own_rules(prior_model, tmp_path):
+    client = TestClient(create_app(ModelBackend(prior_model, store=tmp_path / "store")))
+    tasks = [{"id": 1, "data": {"text": "米家空调销量大增。"}}]
+    results = client.post("/predict", json={"tasks": tasks, "label_config": CONFIG}).json()["results"]
+    assert [r["value"]["text"] for r in results[0]["result"] if r["type"] == "labels"] == ["米家"]
+
+
 def test_control_names_come_from_the_projects_config(client):
     tasks = [{"id": 1, "data": {"content": "小米汽车交付创新高。"}}]
     results = client.post("/predict", json={"tasks": tasks, "label_config": RENAMED}).json()["results"]

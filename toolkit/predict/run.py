@@ -93,7 +93,7 @@ def run_predict(
     columns = (TextColumn("{task.fields[rate]} sentences/s"),)
     with progress_bar(*columns, disable=not show_progress) as bar:
         job = bar.add_task("predict", total=None, rate="-")
-        predicted = predict_records(clf, records, batch_size=batch_size, window=window, mentions=RulePreannotator())
+        predicted = predict_records(clf, records, batch_size=batch_size, window=window, mentions=clf.rules or RulePreannotator())
         for record in _write(out, predicted, append=bool(done)):
             summary.add(record)
             count += 1

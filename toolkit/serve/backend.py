@@ -88,7 +88,7 @@ class ModelBackend:
         with self._lock:
             if self._model is None:
                 self._model = TextClassifier.load(self.model_dir)
-                self._mentions = RulePreannotator()
+                self._mentions = self._model.rules or RulePreannotator()  # a rule-prior model's own rules
             return self._model
 
     def check(self) -> None:
