@@ -112,3 +112,16 @@ def test_rules_reach_the_goals_on_the_reviewed_export(shared, tmp_path):
     assert report["sentiment"]["macro_f1"] >= 0.70
     assert report["stance"]["macro_f1"] >= 0.65
     assert report["topics"]["micro_f1"] >= 0.80
+
+
+def test_a_rule_prior_model_is_compared_with_its_own_rules(prior_model, tmp_path):
+    from toolkit.evaluate.report import evaluate_model
+
+    data = tmp_path / "gold.jsonl"
+    write_records(data, [{"id": "g1", "text": "米家空调销量大增。", "topics": ["competitor", "iot"],
+                          "sentiment": "positive", "stance": "bullish"}])
+    report = evaluate_model(prior_model, data, tmp_path / "report")
+    assert report["rule_prior"].startswith("rules-")
+    # 米家 is a competitor only in the model's saved rules, so only those find the competitor topic
+    assert report["systems"]["rules"]["topics"]["per_label"]["competitor"]["recall"] == 1.0
+    assert "the rules column is the same rules alone" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

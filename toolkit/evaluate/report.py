@@ -159,7 +159,7 @@ def evaluate_model(
 
     probs = clf.predict_proba(texts)
     systems: dict[str, dict[str, Any]] = {"model": clf.decide(probs), "rules": {}, "tfidf": {}}
-    rules = RulePreannotator(schema).predict(texts)
+    rules = (clf.rules or RulePreannotator(schema)).predict(texts)  # a rule-prior model against its own rules
     for task in clf.tasks:
         key = "label" if task["kind"] == "single" else "labels"
         systems["rules"][task["name"]] = [r[task["name"]][key] for r in rules]
@@ -167,6 +167,7 @@ def evaluate_model(
     systems["tfidf"] = _tfidf_baseline(train_rows, texts, clf.tasks) if train_rows else {}
 
     report: dict[str, Any] = {"model": str(model_dir), "model_version": clf.model_version, "data": str(data),
+                              "rule_prior": clf.rules.model_version if clf.rules else None,
                               "n": len(rows), "systems": {}, "calibration": {}, "confusion": {}}
     reliability: dict[str, list[dict[str, float]]] = {}
     for system, predictions in systems.items():
@@ -206,7 +207,9 @@ def evaluate_model(
 
 def _markdown(report: dict[str, Any]) -> str:
     lines = [f"# Evaluation of `{report['model_version']}`", "",
-             f"Data: `{report['data']}` ({report['n']} units). Model folder: `{report['model']}`.", "",
+             f"Data: `{report['data']}` ({report['n']} units). Model folder: `{report['model']}`."
+             + (f" The model starts from the rules' scores (rule prior `{report['rule_prior']}`); the rules"
+                " column is the same rules alone." if report["rule_prior"] else ""), "",
              "| task | metric | model | rules | tfidf |", "|---|---|---|---|---|"]
     tasks = list(report["systems"]["model"])
     for task in tasks:
