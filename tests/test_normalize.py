@@ -1,3 +1,5 @@
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +44,19 @@ def test_capped_counting_decides_as_full_counts():
         for n_simp in range(0, 90):
             text = "國" * n_trad + "小米" + "国" * n_simp
             assert detect_script(text) == _script_of(n_trad, n_simp, "hans"), (n_trad, n_simp)
+
+
+def test_unit_scripts_past_the_counting_cap_agree_with_detect_script():
+    # Long texts with one script dominant: the article's script is decided from capped counts, and the
+    # minority characters found then must be all of them, or a span holding one would keep the wrong script.
+    for n_major, n_minor in [(30, 1), (30, 9), (80, 8), (80, 24), (80, 30), (200, 60)]:
+        for major, minor in [("國", "国"), ("国", "國")]:
+            units = [major * 10 + "。"] * (n_major // 10) + [minor + "。"] * n_minor
+            text = "".join(units[::2] + units[1::2])  # minority units spread through the text
+            spans = [(m.start(), m.end()) for m in re.finditer("[^。]+。", text)]
+            article, scripts = unit_scripts(text, spans)
+            assert article == detect_script(text), (n_major, n_minor, major)
+            assert scripts == [detect_script(text[s:e], article) for s, e in spans], (n_major, n_minor, major)
 
 
 def test_half_width_maps_every_full_width_character_as_a_translate_table_would():

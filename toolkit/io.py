@@ -38,7 +38,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         for lineno, line in enumerate(fh, start=1):
             if lineno == 1:
                 line = line.removeprefix(codecs.BOM_UTF8)
-            if not line.strip():
+            if not line or line.isspace():  # blank: what `not line.strip()` tests, without a copy
                 continue
             try:
                 obj = orjson.loads(line)

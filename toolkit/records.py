@@ -43,16 +43,25 @@ def sentence_ids(article_id: str, norms: list[str]) -> list[str]:
     prefix is hashed once and each unit continues from a copy of that state, half the cost of hashing
     ``prefix + text`` afresh.
     """
-    seen: dict[str, int] = {}
-    ids = []
+    keys = norms if len(set(norms)) == len(norms) else _numbered(norms)
     prefix = hashlib.blake2b((article_id + "\x1f").encode("utf-8"), digest_size=_ID_BYTES)
+    ids = []
+    for key in keys:
+        digest = prefix.copy()
+        digest.update(key.encode("utf-8"))
+        ids.append("s" + digest.hexdigest())
+    return ids
+
+
+def _numbered(norms: list[str]) -> list[str]:
+    """Each text with its occurrence number appended from the second time it appears (as ``sentence_id``)."""
+    seen: dict[str, int] = {}
+    keys = []
     for norm in norms:
         occurrence = seen.get(norm, 0)
         seen[norm] = occurrence + 1
-        digest = prefix.copy()
-        digest.update((norm if occurrence == 0 else f"{norm}\x1f{occurrence}").encode("utf-8"))
-        ids.append("s" + digest.hexdigest())
-    return ids
+        keys.append(norm if occurrence == 0 else f"{norm}\x1f{occurrence}")
+    return keys
 
 
 class Article(BaseModel):

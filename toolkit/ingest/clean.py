@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import trafilatura
@@ -13,13 +12,13 @@ from toolkit.ingest.sources import RawArticle
 _TITLE_MAX_CHARS = 80
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CleanArticle:
     text: str
     text_norm: str
     title: str | None
     published_at: str | None
-    removed: Counter[str]
+    removed: dict[str, int]
 
 
 def _extract_html(html: str) -> tuple[str, str | None, str | None]:

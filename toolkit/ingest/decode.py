@@ -14,7 +14,7 @@ CANDIDATE_ENCODINGS = ("utf_8", "gb18030", "big5", "utf_16", "utf_32")
 _UTF8_MAX_CHAR_BYTES = 4
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decoded:
     text: str
     encoding: str
@@ -24,7 +24,7 @@ class Decoded:
 def _looks_binary(data: bytes) -> bool:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return False
-    return b"\x00" in data[:8192]
+    return data.find(b"\x00", 0, 8192) != -1  # no copy of the head, as a slice would make
 
 
 def decode_bytes(data: bytes) -> Decoded:
@@ -33,7 +33,7 @@ def decode_bytes(data: bytes) -> Decoded:
     A UTF-8 file cut inside its last character (a truncated download) keeps everything before the cut
     and carries a warning instead of being rejected.
     """
-    if not data.strip():
+    if not data or data.isspace():  # what `not data.strip()` tests, without copying the file
         raise DecodeError("empty file")
     if _looks_binary(data):
         raise DecodeError("binary file (contains NUL bytes)")

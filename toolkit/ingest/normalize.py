@@ -94,40 +94,54 @@ def _script_of(n_trad: int, n_simp: int, default: Script) -> Script:
     return "hans" if n_simp >= _DOMINANCE * n_trad else "mixed"
 
 
-def _count(pattern: re.Pattern[str], text: str, start: int, end: int, cap: int | None) -> int:
-    """Occurrences of ``pattern`` in ``text[start:end]``, counting no further than ``cap``."""
-    return len(list(itertools.islice(pattern.finditer(text, start, end), cap)))
+Matches = list[re.Match[str]]
 
 
-def _span_script(text: str, start: int, end: int, default: Script) -> Script:
-    """``_script_of`` the span's counts, where a count past ``_COUNT_CAP`` is needed only when both are.
+def _find(pattern: re.Pattern[str], text: str, start: int, end: int, cap: int | None) -> Matches:
+    """Matches of ``pattern`` in ``text[start:end]``, stopping at ``cap``."""
+    return list(itertools.islice(pattern.finditer(text, start, end), cap))
 
-    With one script's count exact and small, the other only has to be counted up to ``_DOMINANCE`` times
-    it for ``_script_of`` to decide the same way: a Traditional article is not counted in full for the
-    few Simplified characters in its one Simplified line.
+
+def _span_evidence(text: str, start: int, end: int) -> tuple[Matches, Matches]:
+    """Traditional-only and Simplified-only characters of a span, found only as far as deciding needs.
+
+    A count past ``_COUNT_CAP`` is needed only when both reach it. With one script's count exact and
+    small, the other only has to be counted up to ``_DOMINANCE`` times it for ``_script_of`` to decide
+    the same way: a Traditional article is not counted in full for the few Simplified characters in its
+    one Simplified line. So the losing script's matches are always complete: only a count that reached
+    the cap is cut short, and such a count never loses.
     """
     trad, simp = _script_chars()
-    n_trad, n_simp = _count(trad, text, start, end, _COUNT_CAP), _count(simp, text, start, end, _COUNT_CAP)
+    found_trad, found_simp = _find(trad, text, start, end, _COUNT_CAP), _find(simp, text, start, end, _COUNT_CAP)
+    n_trad, n_simp = len(found_trad), len(found_simp)
     if n_trad == n_simp == _COUNT_CAP:
-        n_trad, n_simp = _count(trad, text, start, end, None), _count(simp, text, start, end, None)
+        found_trad, found_simp = _find(trad, text, start, end, None), _find(simp, text, start, end, None)
     elif max(n_trad, n_simp) == _COUNT_CAP and _DOMINANCE * min(n_trad, n_simp) > _COUNT_CAP:
         needed = _DOMINANCE * min(n_trad, n_simp)
         if n_trad == _COUNT_CAP:
-            n_trad = _count(trad, text, start, end, needed)
+            found_trad = _find(trad, text, start, end, needed)
         else:
-            n_simp = _count(simp, text, start, end, needed)
-    return _script_of(n_trad, n_simp, default)
+            found_simp = _find(simp, text, start, end, needed)
+    return found_trad, found_simp
 
 
-def _scan(text: str, default: Script) -> tuple[Script, bool]:
-    """The text's script and whether it has characters specific to both scripts (two searches)."""
+def _decide(evidence: tuple[Matches, Matches], default: Script) -> Script:
+    return _script_of(len(evidence[0]), len(evidence[1]), default)
+
+
+def _scan(text: str, default: Script) -> tuple[Script, tuple[Matches, Matches] | None]:
+    """The text's script and, when it has characters specific to both scripts, those found deciding it.
+
+    Two searches decide a text with one script's evidence only, the common case.
+    """
     trad, simp = _script_chars()
     has_trad, has_simp = trad.search(text) is not None, simp.search(text) is not None
     if has_trad != has_simp:  # one script's evidence only: no need to count
-        return ("hant" if has_trad else "hans"), False
+        return ("hant" if has_trad else "hans"), None
     if not has_trad:
-        return default, False
-    return _span_script(text, 0, len(text), default), True
+        return default, None
+    evidence = _span_evidence(text, 0, len(text))
+    return _decide(evidence, default), evidence
 
 
 def detect_script(text: str, default: Script = "hans") -> Script:
@@ -135,24 +149,26 @@ def detect_script(text: str, default: Script = "hans") -> Script:
     return _scan(text, default)[0]
 
 
-def unit_scripts(text: str, spans: Sequence[tuple[int, int]]) -> tuple[Script, list[Script]]:
-    """Script of ``text`` and of each ``text[start:end]`` span (in text order), a span without evidence
-    taking the text's.
+def unit_scripts(
+    text: str, spans: Sequence[tuple[int, int] | tuple[int, int, str]]
+) -> tuple[Script, list[Script]]:
+    """Script of ``text`` and of each ``text[start:end]`` span (``(start, end, ...)``, in text order), a
+    span without evidence taking the text's.
 
     Only spans holding a character of the text's minority script can differ from the text's script, so
     only those are counted (all spans when the text itself is mixed). A single-script text, the common
-    case, costs two character-class searches.
+    case, costs two character-class searches; a text with a few minority characters reuses the ones found
+    while deciding its script.
     """
-    article, both = _scan(text, "hans")
+    article, evidence = _scan(text, "hans")
     scripts = [article] * len(spans)
-    if not both:
+    if evidence is None:
         return article, scripts
     if article == "mixed":
-        return article, [_span_script(text, start, end, article) for start, end in spans]
-    trad, simp = _script_chars()
-    minority = simp if article == "hant" else trad
-    starts = [start for start, _ in spans]
-    touched = {bisect.bisect_right(starts, match.start()) - 1 for match in minority.finditer(text)}
+        return article, [_decide(_span_evidence(text, span[0], span[1]), article) for span in spans]
+    minority = evidence[1] if article == "hant" else evidence[0]  # complete (see _span_evidence)
+    starts = [span[0] for span in spans]
+    touched = {bisect.bisect_right(starts, match.start()) - 1 for match in minority}
     for i in touched - {-1}:  # spans are in text order; -1: before the first span
-        scripts[i] = _span_script(text, *spans[i], article)
+        scripts[i] = _decide(_span_evidence(text, spans[i][0], spans[i][1]), article)
     return article, scripts

@@ -56,7 +56,7 @@ def _records(
     if text_norm is None:
         text_norm = normalize(text)
     spans = unit_spans(text, config)
-    article_script, scripts = unit_scripts(text, [(start, end) for start, end, _ in spans])
+    article_script, scripts = unit_scripts(text, spans)
     norms = [text_norm[start:end] for start, end, _ in spans]
     ids = sentence_ids(article_id, norms)
     records = [
@@ -102,11 +102,13 @@ class Ingestor:
         cleaned = clean_article(raw, self.rules)
         article_id = self._unique_article_id(raw, cleaned.text)
         script, records = _records(article_id, cleaned.text, self.segment_config, cleaned.text_norm)
-        first_seen = self._first_seen.setdefault
-        for rec in records:
-            first = first_seen(rec["text_norm"], rec["id"])
-            if first != rec["id"] and rec["kind"] != "heading":
-                rec["duplicate_of"] = first
+        # First id of each normalised text, looked up with one C-level map; most articles repeat nothing.
+        ids = [rec["id"] for rec in records]
+        firsts = list(map(self._first_seen.setdefault, [rec["text_norm"] for rec in records], ids))
+        if firsts != ids:
+            for rec, first in zip(records, firsts):
+                if first != rec["id"] and rec["kind"] != "heading":
+                    rec["duplicate_of"] = first
         article = {
             "id": article_id,
             "text": cleaned.text,
@@ -117,7 +119,7 @@ class Ingestor:
             "encoding": raw.encoding,
             "script": script,
             "n_units": len(records),
-            "boilerplate_removed": dict(cleaned.removed),
+            "boilerplate_removed": cleaned.removed,
         }
         return {key: value for key, value in article.items() if value is not None}, records
 
