@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,21 +65,34 @@ def _alternatives(pattern: str) -> list[str]:
     return parts
 
 
+LineTest = Callable[[str], re.Match[str] | None]
+
+
+def _line_tests(rules: tuple[Rule, ...]) -> list[LineTest]:
+    """One ``match`` for the rules' ``^``-anchored alternatives and one ``search`` for the rest.
+
+    Together they match a line exactly when some rule's pattern ``search``es it: an anchored alternative
+    can only match at the start. A rule list without one kind gets no call for it.
+    """
+    pieces = [f"(?:{piece})" for rule in rules for piece in _alternatives(rule.pattern.pattern)]
+    anchored = "|".join(p for p in pieces if p.startswith("(?:^"))
+    floating = "|".join(p for p in pieces if not p.startswith("(?:^"))
+    tests = (anchored and re.compile(anchored).match, floating and re.compile(floating).search)
+    return [test for test in tests if test]
+
+
 class LineMatcher:
     """Finds the lines that one rule list matches, and names the rule.
 
-    Trying every rule at every position of every line is what made boilerplate removal slow. The rules'
-    ``^``-anchored alternatives are joined into one pattern tried once at a line's start (``match``) and
-    the rest into one ``search``; only a line that matches either is checked rule by rule for its name.
+    Trying every rule at every position of every line is what made boilerplate removal slow. All rules
+    are tried at once with ``_line_tests``; only a line that matches is checked rule by rule for its name,
+    again with each rule's own anchored ``match`` and floating ``search`` (cheaper than a search with the
+    rule's whole pattern, which retries its ``^`` alternatives at every position of the line).
     """
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
-        pieces = [f"(?:{piece})" for rule in rules for piece in _alternatives(rule.pattern.pattern)]
-        anchored = "|".join(p for p in pieces if p.startswith("(?:^"))
-        floating = "|".join(p for p in pieces if not p.startswith("(?:^"))
-        self._rules = rules
-        tests = (anchored and re.compile(anchored).match, floating and re.compile(floating).search)
-        self._tests = [test for test in tests if test]  # a rule list without one kind skips its call
+        self._tests = _line_tests(rules)
+        self._named = [(rule.name, _line_tests((rule,))) for rule in rules]
 
     def hits(self, lines: list[str]) -> list[int]:
         """Indices of the (stripped) lines that some rule matches."""
@@ -90,7 +104,11 @@ class LineMatcher:
 
     def name(self, line: str) -> str:
         """The first rule, in file order, that matches a line ``hits`` returned."""
-        return next(rule.name for rule in self._rules if rule.pattern.search(line))
+        for name, tests in self._named:
+            for test in tests:
+                if test(line):
+                    return name
+        raise LookupError(f"no boilerplate rule matches {line!r}")
 
 
 class RuleSet(BaseModel):
