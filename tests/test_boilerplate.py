@@ -74,3 +74,22 @@ def test_a_line_is_named_after_the_first_matching_rule_in_file_order(tmp_path):
     result = strip_boilerplate("正文一句。\n请扫码\n请关注\n正文二句。", load_rules(path))
     assert result.text == "正文一句。\n正文二句。"
     assert result.removed == {"promo": 1, "widget": 1}
+
+
+def test_rules_that_cannot_share_one_expression_keep_their_own(tmp_path):
+    """A global flag, a group reference and a named group each mean something else once a rule's
+    alternatives are joined with other rules' (or fail to compile there); such rules are tried alone."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "drop_line:\n"
+        "  - {name: issue_no, pattern: '^第(\\d+)期$', example: 第12期}\n"  # group 1 when joined
+        "  - {name: rule_line, pattern: '^(.)\\1{3,}$', example: ======}\n"  # \\1: its own group only
+        "  - {name: copyright, pattern: '(?i)copyright', example: COPYRIGHT 2026}\n"
+        "  - {name: source, pattern: '^(?P<who>来源|出处):(?P=who)?', example: 来源:新华社}\n"
+        "  - {name: tagged, pattern: '^(?P<who>作者):', example: 作者:张三}\n",
+        encoding="utf-8",
+    )
+    text = "正文一句。\n第12期\n======\nCopyright 2026\n来源:新华社\n作者:张三\n正文二句。\n正文三句。"
+    result = strip_boilerplate(text, load_rules(path))
+    assert result.text == "正文一句。\n正文二句。\n正文三句。"
+    assert result.removed == {"issue_no": 1, "rule_line": 1, "copyright": 1, "source": 1, "tagged": 1}

@@ -68,26 +68,41 @@ def _alternatives(pattern: str) -> list[str]:
 LineTest = Callable[[str], re.Match[str] | None]
 
 
+# What a pattern cannot keep once joined with other rules' alternatives into one expression: a global
+# inline flag ((?i) must open the whole expression and would apply to every rule), group references by
+# number (\1 would point at another rule's group) or name, and named groups (a name is defined once).
+_STANDALONE = re.compile(r"\(\?[aiLmsux]+\)|\\[1-9]|\(\?P[<=]|\(\?\(")
+
+
 def _line_tests(rules: tuple[Rule, ...]) -> list[LineTest]:
     """One ``match`` for the rules' ``^``-anchored alternatives and one ``search`` for the rest.
 
     Together they match a line exactly when some rule's pattern ``search``es it: an anchored alternative
-    can only match at the start. A rule list without one kind gets no call for it.
+    can only match at the start. A rule list without one kind gets no call for it. A rule that
+    ``_STANDALONE`` finds cannot be joined and keeps its own ``search``.
     """
-    pieces = [f"(?:{piece})" for rule in rules for piece in _alternatives(rule.pattern.pattern)]
+    standalone = [bool(_STANDALONE.search(rule.pattern.pattern)) for rule in rules]
+    pieces = [
+        f"(?:{piece})"
+        for rule, alone in zip(rules, standalone)
+        if not alone
+        for piece in _alternatives(rule.pattern.pattern)
+    ]
     anchored = "|".join(p for p in pieces if p.startswith("(?:^"))
     floating = "|".join(p for p in pieces if not p.startswith("(?:^"))
     tests = (anchored and re.compile(anchored).match, floating and re.compile(floating).search)
-    return [test for test in tests if test]
+    own = [rule.pattern.search for rule, alone in zip(rules, standalone) if alone]
+    return [test for test in tests if test] + own
 
 
 class LineMatcher:
     """Finds the lines that one rule list matches, and names the rule.
 
     Trying every rule at every position of every line is what made boilerplate removal slow. All rules
-    are tried at once with ``_line_tests``; only a line that matches is checked rule by rule for its name,
-    again with each rule's own anchored ``match`` and floating ``search`` (cheaper than a search with the
-    rule's whole pattern, which retries its ``^`` alternatives at every position of the line).
+    are tried at once with ``_line_tests`` (those it cannot join, each on its own); only a line that
+    matches is checked rule by rule for its name, again with each rule's own anchored ``match`` and
+    floating ``search`` (cheaper than a search with the rule's whole pattern, which retries its ``^``
+    alternatives at every position of the line).
     """
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
@@ -97,10 +112,13 @@ class LineMatcher:
     def hits(self, lines: list[str]) -> list[int]:
         """Indices of the (stripped) lines that some rule matches."""
         if len(self._tests) == 2:
-            match, search = self._tests
-            return [i for i, line in enumerate(lines) if line and (match(line) or search(line))]
-        test = self._tests[0] if self._tests else None
-        return [i for i, line in enumerate(lines) if line and test(line)] if test else []
+            first, second = self._tests
+            return [i for i, line in enumerate(lines) if line and (first(line) or second(line))]
+        if len(self._tests) == 1:
+            test = self._tests[0]
+            return [i for i, line in enumerate(lines) if line and test(line)]
+        tests = self._tests  # none, or some with rules that keep their own search
+        return [i for i, line in enumerate(lines) if line and any(test(line) for test in tests)]
 
     def name(self, line: str) -> str:
         """The first rule, in file order, that matches a line ``hits`` returned."""
