@@ -42,6 +42,7 @@ def test_truncation_never_cuts_the_start_of_an_article():
         ("drop_line:\n  - name: bad\n    pattern: '(unclosed'\n    example: x\n", "drop_line.0.pattern"),
         ("drop_line:\n  - name: nomatch\n    pattern: '^abc$'\n    example: xyz\n", "does not match its own example"),
         ("drop_lines: []\n", "drop_lines"),
+        ("- a list\n", "field <root>: Input should be a valid dictionary"),
     ],
 )
 def test_malformed_rule_file_names_the_field(tmp_path, body, message):

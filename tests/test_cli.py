@@ -65,3 +65,22 @@ def test_preannotate_refuses_to_overwrite_its_input(tmp_path):
     path.write_text('{"text": "小米。"}\n', encoding="utf-8")
     result = runner.invoke(app, ["preannotate", str(path), "--out", str(path)])
     assert result.exit_code == 1 and "overwrite" in result.output
+
+
+def test_an_option_out_of_range_is_one_line_naming_the_option(tmp_path, examples):
+    result = runner.invoke(app, ["ingest", str(examples), "--out", str(tmp_path / "o.jsonl"), "--max-chars", "3"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "[E300] --max-chars:" in result.output and "8" in result.output
+
+
+def test_an_unwritable_output_fails_before_any_work_in_one_line(tmp_path, examples):
+    blocker, folder = tmp_path / "not-a-folder", tmp_path / "taken.jsonl"
+    blocker.write_text("x", encoding="utf-8")
+    folder.mkdir()
+    for out, message in ((blocker / "o.jsonl", "cannot write here"), (folder, "is a folder")):
+        result = runner.invoke(app, ["ingest", str(examples), "--out", str(out), "-q"])
+        assert result.exit_code == 1, out
+        assert "Traceback" not in result.output
+        assert f"{out}: {message}" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder", "taken.jsonl"]  # nothing half-written

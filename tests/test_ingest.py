@@ -102,6 +102,21 @@ def test_missing_input_is_an_error_before_any_work(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_an_output_that_is_also_an_input_is_refused_and_the_input_kept(tmp_path, examples):
+    articles = tmp_path / "articles.jsonl"
+    shutil.copy(examples / "briefs.jsonl", articles)
+    before = articles.read_bytes()
+    with pytest.raises(InputError, match="would overwrite this input"):
+        ingest([articles], articles, show_progress=False)
+    # An earlier run's output inside an input folder would be read back as articles, then replaced.
+    folder = tmp_path / "folder"
+    shutil.copytree(examples, folder)
+    ingest([folder], folder / "sentences.jsonl", show_progress=False)
+    with pytest.raises(InputError, match=r"folder/sentences\.(articles\.)?jsonl: output would overwrite"):
+        ingest([folder], folder / "sentences.jsonl", show_progress=False)
+    assert articles.read_bytes() == before
+
+
 def test_duplicates_across_articles_are_flagged(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -95,9 +95,17 @@ class RecordWriter:
         self._fh: IO[bytes] | None = None
 
     def __enter__(self) -> RecordWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.format == "jsonl":
+        """Create the folder and open the temporary file now, so an unwritable ``path`` fails before any work."""
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a folder; name a file to write")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self._tmp.open("wb", buffering=_BUFFER_BYTES)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write here ({exc.strerror})") from None
+        if self.format == "parquet":  # written on close; the open file only proved the place writable
+            self._fh.close()
+            self._fh = None
         return self
 
     def write(self, record: dict[str, Any]) -> None:

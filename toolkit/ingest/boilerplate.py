@@ -154,7 +154,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"  # a file that is not a mapping at all
         raise SchemaError(f"{path}: field {loc}: {err['msg']}") from None
 
 

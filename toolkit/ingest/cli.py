@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from toolkit.config import IngestConfig
+from toolkit.errors import ConfigError
 from toolkit.ingest.pipeline import IngestSummary, ingest
 from toolkit.io import sidecar_path
 
@@ -44,7 +46,11 @@ def ingest_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Clean and segment articles into sentence records with stable ids and offsets."""
-    config = IngestConfig(max_chars=max_chars, heading_max_chars=heading_max_chars, boilerplate=boilerplate)
+    try:
+        config = IngestConfig(max_chars=max_chars, heading_max_chars=heading_max_chars, boilerplate=boilerplate)
+    except ValidationError as exc:  # the settings' bounds live in IngestConfig; name the option that broke one
+        err = exc.errors()[0]
+        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     summary = ingest(inputs, out, config, show_progress=not quiet)
     print_summary(summary, out, Console())
     if summary.articles == 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import IngestConfig
+from toolkit.errors import InputError
 from toolkit.ingest.boilerplate import load_rules
 from toolkit.ingest.clean import clean_article
 from toolkit.ingest.normalize import Script, normalize, unit_scripts
@@ -143,8 +144,14 @@ def ingest(
     """Read every input, write sentence records to ``out`` and cleaned articles to ``<out>.articles.jsonl``.
 
     Unreadable files and malformed JSONL lines are skipped and listed in the summary; nothing else is lost.
+    An output that is also an input (``--out`` inside an input folder from an earlier run) is refused.
     """
     files = discover(inputs)
+    targets = {Path(out).resolve(), sidecar_path(out, "articles").resolve()}
+    names = {target.name for target in targets}  # resolve only same-named files: a folder may hold thousands
+    clash = next((path for path in files if path.name in names and path.resolve() in targets), None)
+    if clash is not None:  # the rename on close would replace an input with this run's output
+        raise InputError(f"{clash}: output would overwrite this input; choose another --out")
     ingestor = Ingestor(config)
     summary = IngestSummary()
     with RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
