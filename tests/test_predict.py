@@ -175,3 +175,13 @@ def test_predict_with_the_onnx_backend(tiny_model, tmp_path, examples):
     assert all(r["predictions"]["model_version"].endswith("-onnx") for r in read_records(out))
     result = runner.invoke(app, ["predict", str(examples), "--model", str(tiny_model), "--backend", "onnx", "--out", str(out)])
     assert result.exit_code == 1 and "not an ONNX export" in result.output
+
+
+def test_an_output_that_is_also_an_input_is_refused_before_the_model_loads(tmp_path, sentences):
+    records = tmp_path / "records.jsonl"
+    write_records(records, sentences)
+    before = records.read_bytes()
+    for resume in (False, True):  # appending to the file being read would never end
+        with pytest.raises(InputError, match="records.jsonl: output would overwrite this input"):
+            run_predict(tmp_path / "no-model", [records], records, resume=resume, show_progress=False)
+    assert records.read_bytes() == before

@@ -141,6 +141,19 @@ def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return writer.count
 
 
+def refuse_overwrite(inputs: Iterable[Path], outputs: Iterable[str | Path]) -> None:
+    """Raise ``InputError`` when an output is one of the inputs, before any work.
+
+    Writers rename their output into place on close, which would replace the input (and appending to a
+    file being read never ends). Only same-named inputs are resolved: a folder may hold thousands.
+    """
+    targets = {Path(output).resolve() for output in outputs}
+    names = {target.name for target in targets}
+    clash = next((path for path in inputs if path.name in names and path.resolve() in targets), None)
+    if clash is not None:
+        raise InputError(f"{clash}: output would overwrite this input; choose another --out")
+
+
 def sidecar_path(path: str | Path, name: str) -> Path:
     """``out/sentences.jsonl`` + ``articles`` -> ``out/sentences.articles.jsonl`` (sidecars are always JSONL)."""
     path = Path(path)

@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from toolkit.annotate.rules import RulePreannotator, RulesConfig
-from toolkit.errors import InputError
-from toolkit.io import RecordWriter, read_records
+from toolkit.io import RecordWriter, read_records, refuse_overwrite
 from toolkit.labels import load_schema
 from toolkit.progress import track
 
@@ -26,8 +25,7 @@ def preannotate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Pre-annotate sentences with rule-based sentiment, stance, topics and competitor mentions."""
-    if input.resolve() == out.resolve():
-        raise InputError(f"{out}: output would overwrite the input; choose another --out")
+    refuse_overwrite([input], [out])
     rules = RulePreannotator(
         load_schema(schema), lexicon, RulesConfig.from_file(config) if config else RulesConfig()
     )

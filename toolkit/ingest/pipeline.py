@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import IngestConfig
-from toolkit.errors import InputError
 from toolkit.ingest.boilerplate import load_rules
 from toolkit.ingest.clean import clean_article
 from toolkit.ingest.normalize import Script, normalize, unit_scripts
 from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
-from toolkit.io import RecordWriter, sidecar_path
+from toolkit.io import RecordWriter, refuse_overwrite, sidecar_path
 from toolkit.progress import track
 from toolkit.records import article_id_for, sentence_ids
 from toolkit.segment import SegmentConfig, unit_spans
@@ -147,11 +146,7 @@ def ingest(
     An output that is also an input (``--out`` inside an input folder from an earlier run) is refused.
     """
     files = discover(inputs)
-    targets = {Path(out).resolve(), sidecar_path(out, "articles").resolve()}
-    names = {target.name for target in targets}  # resolve only same-named files: a folder may hold thousands
-    clash = next((path for path in files if path.name in names and path.resolve() in targets), None)
-    if clash is not None:  # the rename on close would replace an input with this run's output
-        raise InputError(f"{clash}: output would overwrite this input; choose another --out")
+    refuse_overwrite(files, (out, sidecar_path(out, "articles")))
     ingestor = Ingestor(config)
     summary = IngestSummary()
     with RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:

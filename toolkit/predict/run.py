@@ -14,7 +14,7 @@ from toolkit.annotate import RulePreannotator
 from toolkit.errors import InputError
 from toolkit.ingest import ingest_articles
 from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
-from toolkit.io import RecordWriter, iter_jsonl, read_records, sidecar_path
+from toolkit.io import RecordWriter, iter_jsonl, read_records, refuse_overwrite, sidecar_path
 from toolkit.predict.batch import predict_records
 from toolkit.predict.summary import ArticleSummary
 from toolkit.progress import progress_bar
@@ -33,9 +33,8 @@ def _is_sentence_file(path: Path) -> bool:
     return first is not None and ("start" in first or "text_norm" in first or "predictions" in first)
 
 
-def input_records(inputs: Iterable[str | Path], skipped: list[Skipped]) -> Iterator[dict[str, Any]]:
+def input_records(files: Iterable[Path], skipped: list[Skipped]) -> Iterator[dict[str, Any]]:
     """Sentence records from sentence files as they are, and from articles through ingest."""
-    files = discover(inputs)
     articles: list[Path] = []
     for path in files:
         if _is_sentence_file(path):
@@ -84,11 +83,13 @@ def run_predict(
         raise InputError(f"{out}: output must end in .jsonl, .parquet or .csv")
     if resume and out.suffix.lower() != ".jsonl":
         raise InputError(f"{out}: --resume appends to JSONL output only; use a .jsonl --out")
+    files = discover(inputs)
+    refuse_overwrite(files, (out, sidecar_path(out, "articles")))
     clf = load_classifier(model_dir, backend)
     summary = ArticleSummary()
     done = _resume_from(out, summary) if resume else set()
     skipped: list[Skipped] = []
-    records = (r for r in input_records(inputs, skipped) if str(r["id"]) not in done)
+    records = (r for r in input_records(files, skipped) if str(r["id"]) not in done)
     count = 0
     columns = (TextColumn("{task.fields[rate]} sentences/s"),)
     with progress_bar(*columns, disable=not show_progress) as bar:
