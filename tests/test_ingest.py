@@ -96,6 +96,34 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     assert by_article["good"] == ["小米汽车本月交付超过4万辆。", "毛利率继续提升。"]
 
 
+def test_jsonl_fields_of_the_wrong_type_are_reported_not_stringified(tmp_path):
+    lines = [
+        {"id": 7, "text": "数字编号的文章。", "published_at": 20251112},
+        {"id": "t", "text": "标题是对象的文章。", "title": {"zh": "标题"}, "url": ["https://a.example"]},
+        {"id": {"x": 1}, "text": "编号是对象的文章。"},
+        {"id": "n", "text": 42},
+        {"id": "h", "html": ["<p>不是字符串</p>"]},
+    ]
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = ingest([src], out, show_progress=False)
+
+    assert {s.source.rsplit(":", 1)[-1]: s.reason for s in summary.skipped} == {
+        "4": "'text' must be a string, got a number",
+        "5": "'html' must be a string, got an array",
+    }
+    warnings = {source.rsplit(":", 1)[-1]: warning for source, warning in summary.warnings}
+    assert warnings == {
+        "2": "ignored 'title' is an object; 'url' is an array (expected a string)",
+        "3": "ignored 'id' is an object (expected a string)",
+    }
+    articles = {a["source"].rsplit(":", 1)[-1]: a for a in load(sidecar_path(out, "articles"))}
+    assert articles["1"]["id"] == "7" and articles["1"]["published_at"] == "20251112"
+    assert "url" not in articles["2"] and articles["2"]["title"] == "标题是对象的文章。"  # the body's first line
+    assert articles["3"]["id"].startswith("a")  # a content hash, as for an article without an id
+
+
 def test_missing_input_is_an_error_before_any_work(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         ingest([tmp_path / "nope"], tmp_path / "out.jsonl", show_progress=False)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from toolkit.errors import DecodeError, InputError
 from toolkit.ingest.decode import decode_bytes
@@ -87,24 +88,43 @@ def _read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+
+
+def _scalar(obj: dict[str, Any], key: str, ignored: list[str]) -> str | None:
+    """``obj[key]`` as text when it is a string or a number; anything else is named in ``ignored``."""
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    ignored.append(f"{key!r} is {_JSON_TYPES.get(type(value), type(value).__name__)}")
+    return None
+
+
 def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
+    """One article per line; a line without usable text is skipped, a malformed optional field dropped."""
     for lineno, obj in iter_jsonl(path):
         where = f"{path}:{lineno}"
         if isinstance(obj, str):
             yield Skipped(where, obj)
             continue
-        body = obj.get("text") if obj.get("text") is not None else obj.get("html")
-        if not isinstance(body, str) or not body.strip():
+        key = "text" if obj.get("text") is not None else "html"
+        body = obj.get(key)
+        if body is not None and not isinstance(body, str):
+            yield Skipped(where, f"{key!r} must be a string, got {_JSON_TYPES.get(type(body), 'a value')}")
+            continue
+        if not body or not body.strip():
             yield Skipped(where, "article has no non-empty 'text' or 'html' field")
             continue
-        extras = {k: (str(obj[k]) if obj.get(k) is not None else None) for k in _JSONL_OPTIONAL}
-        article_id = obj.get("id")
+        ignored: list[str] = []
+        extras = {k: _scalar(obj, k, ignored) for k in ("id", *_JSONL_OPTIONAL)}
         yield RawArticle(
             content=body,
-            is_html=obj.get("text") is None,
+            is_html=key == "html",
             source=where,
-            id=str(article_id) if article_id is not None else None,
             encoding="utf_8",
+            warning=f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None,
             **extras,
         )
 
