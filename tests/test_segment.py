@@ -53,6 +53,15 @@ def test_line_kinds():
     ]
 
 
+def test_table_rows_without_text_are_no_units():
+    text = "| 业务 | 收入 |\n|---|:--:|\n| 手机 | 460 |\n|  |  |\n| - |\n汽车收入同比增长。"
+    assert kinds_and_texts(text) == [
+        ("table_row", "| 业务 | 收入 |"),
+        ("table_row", "| 手机 | 460 |"),
+        ("sentence", "汽车收入同比增长。"),
+    ]
+
+
 def test_long_unit_is_split_at_a_clause_boundary():
     clause = "小米汽车交付量持续增长,"
     text = clause * 10 + "创下新高。"

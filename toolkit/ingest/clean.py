@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import trafilatura
-
 from toolkit.ingest.boilerplate import RuleSet, strip_boilerplate
+from toolkit.ingest.html import extract_page
 from toolkit.ingest.sources import RawArticle
 
 _TITLE_MAX_CHARS = 80
@@ -21,27 +20,18 @@ class CleanArticle:
     removed: dict[str, int]
 
 
-def _extract_html(html: str) -> tuple[str, str | None, str | None]:
-    text = trafilatura.extract(
-        html, output_format="markdown", include_tables=True, include_formatting=True, include_comments=False
-    )
-    meta = trafilatura.extract_metadata(html)
-    title = meta.title if meta else None
-    date = meta.date if meta else None
-    return text or "", title, date
-
-
 def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
-    """HTML goes through trafilatura, then every article through the boilerplate rules.
+    """HTML goes through trafilatura (``extract_page``), then every article through the boilerplate rules.
 
     The title is the input's, else the page's, else a short first line of the body.
     """
     title, published_at = raw.title, raw.published_at
     content = raw.content
     if raw.is_html:
-        content, page_title, page_date = _extract_html(content)
-        title = title or page_title
-        published_at = published_at or page_date
+        page = extract_page(content)
+        content = page.text
+        title = title or page.title
+        published_at = published_at or page.published_at
     result = strip_boilerplate(content, rules)
     if title is None and result.text:
         first_line = result.text.split("\n", 1)[0].strip().lstrip("#").strip()
