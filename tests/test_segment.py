@@ -54,10 +54,11 @@ def test_line_kinds():
 
 
 def test_table_rows_without_text_are_no_units():
-    text = "| 业务 | 收入 |\n|---|:--:|\n| 手机 | 460 |\n|  |  |\n| - |\n汽车收入同比增长。"
+    text = "| 业务 | 收入 |\n|---|:--:|\n| 手机 | 460 |\n|  |  |\n| - |\n| 汽车 |  |\n汽车收入同比增长。"
     assert kinds_and_texts(text) == [
         ("table_row", "| 业务 | 收入 |"),
         ("table_row", "| 手机 | 460 |"),
+        ("table_row", "| 汽车 |  |"),  # an empty cell in a row with text: the row stays
         ("sentence", "汽车收入同比增长。"),
     ]
 

@@ -16,7 +16,8 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
-_JSONL_OPTIONAL = ("title", "url", "published_at")
+_FIELDS = ("id", "title", "url", "published_at")  # optional in article JSONL
+_STRING_OR_NONE = frozenset({str, type(None)})
 _READ_CHUNK = 1 << 16
 
 
@@ -91,15 +92,17 @@ def _read_bytes(path: str) -> bytes:
 _JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
 
 
-def _scalar(obj: dict[str, Any], key: str, ignored: list[str]) -> str | None:
-    """``obj[key]`` as text when it is a string or a number; anything else is named in ``ignored``."""
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    ignored.append(f"{key!r} is {_JSON_TYPES.get(type(value), type(value).__name__)}")
-    return None
+def _as_text(fields: list[Any]) -> tuple[list[str | None], str | None]:
+    """Numbers as text; a field that is neither string nor number is dropped, and the warning names it."""
+    values, ignored = [], []
+    for key, value in zip(_FIELDS, fields):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        elif value is not None and not isinstance(value, str):
+            ignored.append(f"{key!r} is {_JSON_TYPES.get(type(value), type(value).__name__)}")
+            value = None
+        values.append(value)
+    return values, f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None
 
 
 def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
@@ -117,16 +120,11 @@ def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
         if not body or not body.strip():
             yield Skipped(where, "article has no non-empty 'text' or 'html' field")
             continue
-        ignored: list[str] = []
-        extras = {k: _scalar(obj, k, ignored) for k in ("id", *_JSONL_OPTIONAL)}
-        yield RawArticle(
-            content=body,
-            is_html=key == "html",
-            source=where,
-            encoding="utf_8",
-            warning=f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None,
-            **extras,
-        )
+        fields, warning = list(map(obj.get, _FIELDS)), None
+        if not _STRING_OR_NONE.issuperset(map(type, fields)):  # C-level test of the common case, all strings
+            fields, warning = _as_text(fields)
+        # RawArticle's fields after ``source`` are those of _FIELDS, in that order
+        yield RawArticle(body, key == "html", where, *fields, encoding="utf_8", warning=warning)
 
 
 def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:

@@ -29,6 +29,8 @@ _ENDS = "。！？!?；;…"
 _TERMINAL = _ENDS + "，,：:"  # a line ending in one of these is text, not a heading
 _BULLET_SYMBOLS = r"•●○◆◇▪▫■□►▶✓✔※·\-*+–—"
 _CLAUSE_END = re.compile(r"[，,、：:]")
+_BLANK_ROW = re.compile(f"[-:|{_SPACE}]*")
+_BLANK_CELL = re.compile(f"\\|[-:{_SPACE}]*\\|")  # an empty cell, or a delimiter row's |---|
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,8 @@ class Unit(NamedTuple):
     kind: Kind
 
 
-# Group name in the unit pattern -> the unit's kind; None: matched, but not a unit.
-_KINDS: dict[str, Kind | None] = {
-    "table_blank": None,
+# Group name in the unit pattern -> the unit's kind.
+_KINDS: dict[str, Kind] = {
     "table": "table_row",
     "markdown": "heading",
     "bullet": "bullet",
@@ -71,13 +72,11 @@ _KINDS: dict[str, Kind | None] = {
 
 
 @functools.lru_cache(maxsize=8)
-def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind | None, ...]]:
+def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, ...]]:
     """The unit regex for one heading length, and the unit kind of each of its group numbers.
 
     Line kinds are tried in order at each line's start:
 
-    0. a table row without text (a markdown delimiter row ``|---|:--:|``, empty cells), matched so that
-    it is no unit;
     1. table row ``| a | b |``; 2. markdown heading ``## 标题`` (the unit is the text after the marks);
     3. bullet ``• …``; 4. numbered line ``1.`` ``（一）`` ``一、``: a heading when short, else a bullet;
     5. short line without sentence punctuation: heading; 6. section line ``01 …`` ``第一章``
@@ -99,7 +98,6 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind |
     section_len = f"(?={char}{{0,{2 * heading_max_chars - 1}}}{last}{eol})"
     line_kinds = "|".join(
         (
-            f"(?P<table_blank>\\|[-:|{_SPACE}]*){eol}",
             f"(?P<table>\\|{char}*\\|){eol}",
             f"#{{1,6}}+{inline_space}++[{_SPACE}]*+(?P<markdown>{line})",
             f"(?P<bullet>[{_BULLET_SYMBOLS}]{char}*{last}){eol}",
@@ -149,8 +147,8 @@ def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int
     pattern, kinds = _unit_pattern(cfg.heading_max_chars)
     # The unit is the last group that matched (named groups hold no others); by index, as names cost more.
     spans = [(m.start(i := m.lastindex), m.end(i), kinds[i]) for m in pattern.finditer(text)]
-    if "|" in text:  # maybe a table row without text (kind None): filtered only where one can be
-        spans = [span for span in spans if span[2]]
+    if _BLANK_CELL.search(text):  # a table row without text (a delimiter row |---|:--:|) is no unit
+        spans = [s for s in spans if s[2] != "table_row" or not _BLANK_ROW.fullmatch(text, s[0], s[1])]
     if all(end - start <= cfg.max_chars for start, end, _ in spans):
         return spans
     return [
