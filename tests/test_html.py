@@ -5,7 +5,7 @@ from toolkit.ingest.html import extract_page
 
 
 def units(html):
-    ((article, records),) = ingest_articles([RawArticle(content=html, is_html=True, source="page.html")])
+    ((article, records),) = ingest_articles([RawArticle(content=html, source="page.html", markup="html")])
     return article, [(rec["kind"], rec["text"]) for rec in records]
 
 

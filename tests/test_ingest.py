@@ -96,6 +96,32 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     assert by_article["good"] == ["小米汽车本月交付超过4万辆。", "毛利率继续提升。"]
 
 
+def test_jsonl_in_gbk_or_big5_is_decoded_not_skipped_line_by_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "gbk.jsonl").write_bytes(
+        b'{"id": "ascii", "text": "Xiaomi Q3 revenue rose."}\n'  # ASCII: the same bytes in GBK and UTF-8
+        + '{"id": "g2", "text": "小米手机出货量同比增长。"}\n{坏行\n\n'.encode("gbk")
+        + '{"id": "g5", "title": "汽车", "text": "小米汽车交付提速。"}\n'.encode("gbk")
+    )
+    (src / "big5.jsonl").write_bytes('{"id": "b1", "text": "小米汽車交付目標提前完成，產能利用率接近兩倍。"}\n'.encode("big5"))
+    out = tmp_path / "out.jsonl"
+    summary = ingest([src], out, show_progress=False)
+
+    assert [(s.source.rsplit("/", 1)[-1], s.reason[:12]) for s in summary.skipped] == [("gbk.jsonl:3", "invalid JSON")]
+    articles = {a["id"]: a for a in load(sidecar_path(out, "articles"))}
+    assert {i: (a["encoding"], a["source"].rsplit("/", 1)[-1]) for i, a in articles.items()} == {
+        "ascii": ("utf_8", "gbk.jsonl:1"),
+        "g2": ("gb18030", "gbk.jsonl:2"),
+        "g5": ("gb18030", "gbk.jsonl:5"),
+        "b1": ("big5", "big5.jsonl:1"),
+    }
+    assert articles["g5"]["title"] == "汽车"
+    texts = {rec["article_id"]: rec["text"] for rec in check_offsets(out)}
+    assert texts["g2"] == "小米手机出货量同比增长。"
+    assert texts["b1"] == "小米汽車交付目標提前完成，產能利用率接近兩倍。"
+
+
 def test_jsonl_fields_of_the_wrong_type_are_reported_not_stringified(tmp_path):
     lines = [
         {"id": 7, "text": "数字编号的文章。", "published_at": 20251112},
@@ -171,7 +197,7 @@ def test_same_file_name_in_two_folders_gets_distinct_article_ids(tmp_path, examp
 
 
 def test_python_api_without_files():
-    raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", is_html=True, source="mem")
+    raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", source="mem", markup="html")
     (article, records), = ingest_articles([raw], IngestConfig())
     assert [r["text"] for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
     assert article["text"][records[1]["start"] : records[1]["end"]] == records[1]["text"]

@@ -28,6 +28,9 @@ def _format(path: Path) -> str:
     raise InputError(f"{path}: unsupported record file extension {suffix!r}; use .jsonl or .parquet")
 
 
+NOT_UTF8 = "not valid UTF-8"  # how a line that is not UTF-8 is reported: readers may try other encodings
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield ``(line_number, record)`` for each non-blank line; a bad line yields the problem as a string.
 
@@ -40,22 +43,24 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 line = line.removeprefix(codecs.BOM_UTF8)
             if not line or line.isspace():  # blank: what `not line.strip()` tests, without a copy
                 continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield lineno, _line_problem(line, exc)
-                continue
-            if not isinstance(obj, dict):
-                yield lineno, f"expected a JSON object, got {type(obj).__name__}"
-                continue
-            yield lineno, obj
+            yield lineno, parse_jsonl_line(line)
 
 
-def _line_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+def parse_jsonl_line(line: bytes | str) -> dict[str, Any] | str:
+    """One JSONL line as an object, or the problem with it as a string."""
     try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"not valid UTF-8 ({bad.reason} at byte {bad.start})"
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return _line_problem(line, exc)
+    return obj if isinstance(obj, dict) else f"expected a JSON object, got {type(obj).__name__}"
+
+
+def _line_problem(line: bytes | str, exc: orjson.JSONDecodeError) -> str:
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"{NOT_UTF8} ({bad.reason} at byte {bad.start})"
     return f"invalid JSON ({exc.msg} at column {exc.colno})"
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from toolkit.ingest.boilerplate import RuleSet, strip_boilerplate
 from toolkit.ingest.html import extract_page
+from toolkit.ingest.markdown import extract_markdown
 from toolkit.ingest.sources import RawArticle
 
 _TITLE_MAX_CHARS = 80
@@ -20,15 +21,18 @@ class CleanArticle:
     removed: dict[str, int]
 
 
-def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
-    """HTML goes through trafilatura (``extract_page``), then every article through the boilerplate rules.
+_EXTRACT = {"html": extract_page, "markdown": extract_markdown}
 
-    The title is the input's, else the page's, else a short first line of the body.
+
+def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
+    """HTML and Markdown become plain structured text, then every article goes through the boilerplate rules.
+
+    The title is the input's, else the page's (or front matter's), else a short first line of the body.
     """
     title, published_at = raw.title, raw.published_at
     content = raw.content
-    if raw.is_html:
-        page = extract_page(content)
+    if raw.markup != "text":
+        page = _EXTRACT[raw.markup](content)
         content = page.text
         title = title or page.title
         published_at = published_at or page.published_at

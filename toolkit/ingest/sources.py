@@ -1,4 +1,4 @@
-"""Find and read raw articles: text/markdown/HTML files, folders of them, and article JSONL."""
+"""Find and read raw articles: text, Markdown and HTML files, folders of them, and article JSONL."""
 
 from __future__ import annotations
 
@@ -6,16 +6,19 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from toolkit.errors import DecodeError, InputError
-from toolkit.ingest.decode import decode_bytes
-from toolkit.io import iter_jsonl
+from toolkit.ingest.decode import Decoded, decode_bytes
+from toolkit.io import NOT_UTF8, iter_jsonl, parse_jsonl_line
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
+Markup = Literal["text", "html", "markdown"]
+# File suffix -> the markup of its content (JSONL files hold articles, each with its own).
+MARKUP_BY_SUFFIX: dict[str, Markup] = {
+    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"
+}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+SUPPORTED = MARKUP_BY_SUFFIX.keys() | JSONL_SUFFIXES
 _FIELDS = ("id", "title", "url", "published_at")  # optional in article JSONL
 _STRING_OR_NONE = frozenset({str, type(None)})
 _READ_CHUNK = 1 << 16
@@ -23,19 +26,19 @@ _READ_CHUNK = 1 << 16
 
 @dataclass(slots=True)
 class RawArticle:
-    """An article before cleaning. ``is_html`` selects trafilatura extraction.
+    """An article before cleaning; ``markup`` says how its content is read (``clean_article``).
 
     Not frozen: one is built per article, and a frozen dataclass's ``__init__`` sets each field through
     ``object.__setattr__``, three times the cost of a plain one.
     """
 
     content: str
-    is_html: bool
     source: str
     id: str | None = None
     title: str | None = None
     url: str | None = None
     published_at: str | None = None
+    markup: Markup = "text"
     encoding: str | None = None
     warning: str | None = None
 
@@ -105,14 +108,50 @@ def _as_text(fields: list[Any]) -> tuple[list[str | None], str | None]:
     return values, f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None
 
 
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | str, str]]:
+    """``iter_jsonl`` plus each line's encoding: a file in GBK or Big5, not UTF-8, is decoded whole.
+
+    JSON ought to be UTF-8, but exports from Chinese Windows tools often are GBK; read line by line as UTF-8,
+    every line of one would be skipped. The UTF-8 lines before the first bad one are ASCII, the same in
+    either encoding, so reading goes on from that line in the detected encoding.
+    """
+    for lineno, obj in iter_jsonl(path):
+        if isinstance(obj, str) and obj.startswith(NOT_UTF8) and (decoded := _decode_non_utf8(path)):
+            for number, line in enumerate(decoded.text.split("\n")[lineno - 1 :], start=lineno):
+                if line and not line.isspace():
+                    yield number, parse_jsonl_line(line), decoded.encoding
+            return
+        yield lineno, obj, "utf_8"
+
+
+def _decode_non_utf8(path: Path) -> Decoded | None:
+    """The whole file decoded when it is in another encoding; None for UTF-8 with a few corrupt lines."""
+    data = _read_bytes(os.fspath(path))
+    if any(not line.isascii() and _is_utf8(line) for line in data.split(b"\n")):
+        return None  # some non-ASCII line is UTF-8: the file is, and its bad lines are reported one by one
+    try:
+        decoded = decode_bytes(data)
+    except DecodeError:
+        return None
+    return None if decoded.encoding.startswith("utf_8") else decoded
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
     """One article per line; a line without usable text is skipped, a malformed optional field dropped."""
-    for lineno, obj in iter_jsonl(path):
+    for lineno, obj, encoding in _jsonl_lines(path):
         where = f"{path}:{lineno}"
         if isinstance(obj, str):
             yield Skipped(where, obj)
             continue
-        key = "text" if obj.get("text") is not None else "html"
+        key: Markup = "text" if obj.get("text") is not None else "html"
         body = obj.get(key)
         if body is not None and not isinstance(body, str):
             yield Skipped(where, f"{key!r} must be a string, got {_JSON_TYPES.get(type(body), 'a value')}")
@@ -124,7 +163,7 @@ def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
         if not _STRING_OR_NONE.issuperset(map(type, fields)):  # C-level test of the common case, all strings
             fields, warning = _as_text(fields)
         # RawArticle's fields after ``source`` are those of _FIELDS, in that order
-        yield RawArticle(body, key == "html", where, *fields, encoding="utf_8", warning=warning)
+        yield RawArticle(body, where, *fields, markup=key, encoding=encoding, warning=warning)
 
 
 def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
@@ -149,7 +188,7 @@ def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
             continue
         yield RawArticle(
             content=decoded.text,
-            is_html=suffix in HTML_SUFFIXES,
+            markup=MARKUP_BY_SUFFIX[suffix],
             source=name,
             id=stem,
             encoding=decoded.encoding,

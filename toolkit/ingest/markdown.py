@@ -1,0 +1,143 @@
+"""Markdown file to article text: the same plain structured text as an HTML page (see ``html``).
+
+Articles saved as Markdown (web clippers, reader services, note apps) carry ``[text](url)`` links,
+``![](image)`` lines, ``**bold**``, ``---`` rules and a YAML front matter block; read as plain text, all of
+it reached annotators and models, and ``title: …`` lines became headings. markdown-it parses the file
+(CommonMark plus tables); the rendering keeps ``#`` headings, ``-`` list items, ``| a | b |`` table rows
+and one line per source line of a paragraph, with inline markup reduced to its text. The front matter
+gives the title and published date when it has them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+
+import lxml.html
+import yaml
+from lxml.etree import ParserError
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from toolkit.ingest.html import Page
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_TITLE_KEYS = ("title",)
+_DATE_KEYS = ("published_at", "published", "date")
+_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_LINE_BREAKS = frozenset({"softbreak", "hardbreak"})
+
+
+def extract_markdown(source: str) -> Page:
+    """The file's text (see the module docstring), and the title and date its front matter gives."""
+    title = published_at = None
+    if front := _FRONT_MATTER.match(source):
+        title, published_at = _front_matter(front.group(1))
+        source = source[front.end() :]
+    blocks = [lines for block in _split_blocks(_PARSER.parse(source)) if (lines := _block(block))]
+    return Page("\n\n".join("\n".join(lines) for lines in blocks), title, published_at)
+
+
+def _front_matter(block: str) -> tuple[str | None, str | None]:
+    """``title`` and the first date field of a YAML front matter block; nothing from one that is not YAML."""
+    try:
+        meta = yaml.safe_load(block)
+    except yaml.YAMLError:
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    return _scalar(meta, _TITLE_KEYS), _scalar(meta, _DATE_KEYS)
+
+
+def _scalar(meta: dict[object, object], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = meta.get(key)
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _split_blocks(tokens: list[Token]) -> Iterator[list[Token]]:
+    """The tokens of each block in ``tokens``, from its opening token to its closing one."""
+    i = 0
+    while i < len(tokens):
+        end = _close(tokens, i)
+        yield tokens[i : end + 1]
+        i = end + 1
+
+
+def _close(tokens: list[Token], i: int) -> int:
+    """Index of the token that closes the block opened at ``i`` (``i`` itself for a self-contained one)."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j].nesting
+        if depth <= 0:
+            return j
+    return len(tokens) - 1
+
+
+def _lines(tokens: list[Token]) -> list[str]:
+    """The blocks inside a list item or a quote, as consecutive lines."""
+    return [line for block in _split_blocks(tokens) for line in _block(block)]
+
+
+def _block(tokens: list[Token]) -> list[str]:
+    """The lines of one block: heading, list, table, quote, code, HTML or paragraph; a rule has none."""
+    first = tokens[0]
+    if first.type == "heading_open":
+        text = " ".join(_inline(tokens[1]))
+        return [f"{first.markup} {text}"] if text else []
+    if first.type in ("bullet_list_open", "ordered_list_open"):
+        # "- " for numbered lists too: "1." on a short line would read as a heading
+        items = (_lines(item[1:-1]) for item in _split_blocks(tokens[1:-1]))
+        return [line for lines in items if lines for line in ["- " + lines[0], *lines[1:]]]
+    if first.type == "table_open":
+        rows = (_cells(tokens, j) for j, token in enumerate(tokens) if token.type == "tr_open")
+        return [f"| {' | '.join(cells)} |" for cells in rows if any(cells)]
+    if first.type == "blockquote_open":
+        return _lines(tokens[1:-1])
+    if first.type in ("fence", "code_block"):
+        return _stripped(first.content.split("\n"))
+    if first.type == "html_block":
+        return _html_lines(first.content)
+    return [line for token in tokens if token.type == "inline" for line in _inline(token)]
+
+
+def _cells(tokens: list[Token], row: int) -> list[str]:
+    """The one-line text of each cell of the table row opened at ``row``."""
+    cells: list[str] = []
+    for token in tokens[row + 1 :]:
+        if token.type == "tr_close":
+            break
+        if token.type == "inline":
+            cells.append(" ".join(_inline(token)))
+    return cells
+
+
+def _inline(token: Token) -> list[str]:
+    """An inline run's text as lines: links and emphasis keep their text, images and HTML tags go."""
+    parts = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in _LINE_BREAKS:
+            parts.append("\n")
+    return _stripped("".join(parts).split("\n"))
+
+
+def _html_lines(html: str) -> list[str]:
+    """The text of a raw HTML block (a centred caption, a ``<div>`` of text); comments and embeds give none."""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except ParserError:
+        return []
+    return _stripped(root.text_content().split("\n"))
+
+
+def _stripped(lines: list[str]) -> list[str]:
+    return [line for raw in lines if (line := raw.strip())]
