@@ -37,6 +37,15 @@ def test_all_inputs_unreadable_exits_non_zero(tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "-q"])
     assert result.exit_code == 1
     assert "empty file" in result.output
+    assert "error [E100] no article read: 1 input(s) skipped, reasons above" in result.output
+
+
+def test_a_folder_without_articles_says_so(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "notes.pdf").write_bytes(b"%PDF")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "o.jsonl"), "-q"])
+    assert result.exit_code == 1
+    assert "no article read: no .htm .html .jsonl .markdown .md .ndjson .txt file in" in result.output
 
 
 def test_labels_config_prints_xml():

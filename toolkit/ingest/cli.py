@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from toolkit.config import IngestConfig
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, InputError
 from toolkit.ingest.pipeline import IngestSummary, ingest
+from toolkit.ingest.sources import SUPPORTED
 from toolkit.io import sidecar_path
 
 
@@ -54,4 +55,6 @@ def ingest_command(
     summary = ingest(inputs, out, config, show_progress=not quiet)
     print_summary(summary, out, Console())
     if summary.articles == 0:
-        raise typer.Exit(code=1)
+        if summary.skipped:
+            raise InputError(f"no article read: {len(summary.skipped)} input(s) skipped, reasons above")
+        raise InputError(f"no article read: no {' '.join(sorted(SUPPORTED))} file in {', '.join(map(str, inputs))}")
