@@ -15,7 +15,7 @@ def test_drop_and_truncate_rules_cover_both_scripts():
             "第三段正文。",
             "本文版權歸作者所有,未經允許不得轉載。",
             "特别声明:以上内容为自媒体平台用户上传并发布,本平台仅提供信息存储服务。",
-            "熱點推薦",
+            "熱點推薦：",  # a colon may follow the list's title
             "某条链接标题",
             "2026-01-13 19:03:00",
         ]

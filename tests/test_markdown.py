@@ -91,3 +91,28 @@ def test_front_matter_that_is_not_a_mapping_is_dropped_without_metadata():
     assert (page.text, page.title, page.published_at) == ("小米发布新机。", None, None)
     page = extract_markdown("---\ntitle: [未闭合\n---\n小米发布新机。")
     assert (page.text, page.title) == ("小米发布新机。", None)
+
+
+def test_lines_of_nothing_but_links_are_navigation_and_go():
+    markdown = """[首页](/) | [新闻](/news) | [财经](/finance)
+
+- [手机](/phone)
+- [汽车](/ev)
+
+## [小米汽车交付创新高](https://example.com/1)
+
+小米汽车本月交付超过四万辆，[详见公告](https://example.com/2)。
+
+[阅读原文](https://example.com/3)
+
+| 公司 | 销量 |
+|---|---|
+| [小米](/mi) | 4万 |
+"""
+    _, found = units(markdown)
+    assert found == [
+        ("heading", "小米汽车交付创新高"),  # a heading or a table cell that is a link keeps its text
+        ("sentence", "小米汽车本月交付超过四万辆，详见公告。"),
+        ("table_row", "| 公司 | 销量 |"),
+        ("table_row", "| 小米 | 4万 |"),
+    ]

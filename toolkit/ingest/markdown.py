@@ -5,7 +5,7 @@ Articles saved as Markdown (web clippers, reader services, note apps) carry ``[t
 it reached annotators and models, and ``title: …`` lines became headings. markdown-it parses the file
 (CommonMark plus tables); the rendering keeps ``#`` headings, ``-`` list items, ``| a | b |`` table rows
 and one line per source line of a paragraph, with inline markup reduced to its text. The front matter
-gives the title and published date when it has them.
+gives the title and published date when it has them. A line of nothing but links is navigation and goes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _TITLE_KEYS = ("title",)
 _DATE_KEYS = ("published_at", "published", "date")
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _LINE_BREAKS = frozenset({"softbreak", "hardbreak"})
+_LINK_SEPARATORS = re.compile(r"[\s|｜/·•>»,，、;；-]*")  # what stands between the links of a menu
 
 
 def extract_markdown(source: str) -> Page:
@@ -105,7 +106,7 @@ def _block(tokens: list[Token]) -> list[str]:
         return _stripped(first.content.split("\n"))
     if first.type == "html_block":
         return _html_lines(first.content)
-    return [line for token in tokens if token.type == "inline" for line in _inline(token)]
+    return [line for token in tokens if token.type == "inline" for line in _inline(token, keep_link_lines=False)]
 
 
 def _cells(tokens: list[Token], row: int) -> list[str]:
@@ -119,15 +120,31 @@ def _cells(tokens: list[Token], row: int) -> list[str]:
     return cells
 
 
-def _inline(token: Token) -> list[str]:
-    """An inline run's text as lines: links and emphasis keep their text, images and HTML tags go."""
-    parts = []
-    for child in token.children or ():
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in _LINE_BREAKS:
-            parts.append("\n")
-    return _stripped("".join(parts).split("\n"))
+def _inline(token: Token, keep_link_lines: bool = True) -> list[str]:
+    """An inline run's text as lines: links and emphasis keep their text, images and HTML tags go.
+
+    Without ``keep_link_lines`` a line of nothing but links (a site menu, a "相关阅读" list, "阅读原文") is
+    navigation, not article text, and gives no line: the link-density test trafilatura applies to HTML.
+    """
+    lines: list[str] = []
+    text: list[str] = []
+    unlinked: list[str] = []
+    depth, linked = 0, False
+    for child in [*(token.children or ()), None]:  # None ends the last line
+        if child is None or child.type in _LINE_BREAKS:
+            line = "".join(text).strip()
+            if line and (keep_link_lines or not linked or not _LINK_SEPARATORS.fullmatch("".join(unlinked))):
+                lines.append(line)
+            text, unlinked, linked = [], [], False
+        elif child.type == "link_open":
+            depth, linked = depth + 1, True
+        elif child.type == "link_close":
+            depth -= 1
+        elif child.type in ("text", "code_inline"):
+            text.append(child.content)
+            if not depth:
+                unlinked.append(child.content)
+    return lines
 
 
 def _html_lines(html: str) -> list[str]:
