@@ -80,7 +80,22 @@ def test_unit_without_any_boundary_is_cut_at_the_limit():
 def test_blank_and_punctuation_only_text():
     assert segment("") == []
     assert segment(" \n\u3000\n") == []
-    assert [u.text for u in segment("。。。!!")] == ["。。。!!"]
+    assert segment("。。。!!") == []
+
+
+def test_lines_of_only_punctuation_or_symbols_are_no_units():
+    # rules, ornaments and lone bullet marks between paragraphs; emoji and numbers are content
+    lines = ["小米发布新机。", "----------", "***", "———", "＊＊＊", "· · ·", "=====", "…………", "- ", "•", "¥", "👍", "2025"]
+    assert kinds_and_texts("\n".join(lines)) == [
+        ("sentence", "小米发布新机。"),
+        ("heading", "👍"),
+        ("heading", "2025"),
+    ]
+
+
+def test_a_run_of_terminators_and_closers_ends_one_sentence():
+    assert [u.text for u in segment("小米发布新机。……华为跟进！？")] == ["小米发布新机。……", "华为跟进！？"]
+    assert [u.text for u in segment("他说：“涨了。”。股价随后回落。")] == ["他说：“涨了。”。", "股价随后回落。"]
 
 
 texts = st.text(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -29,8 +30,17 @@ _ENDS = "。！？!?；;…"
 _TERMINAL = _ENDS + "，,：:"  # a line ending in one of these is text, not a heading
 _BULLET_SYMBOLS = r"•●○◆◇▪▫■□►▶✓✔※·\-*+–—"
 _CLAUSE_END = re.compile(r"[，,、：:]")
-_BLANK_ROW = re.compile(f"[-:|{_SPACE}]*")
-_BLANK_CELL = re.compile(f"\\|[-:{_SPACE}]*\\|")  # an empty cell, or a delimiter row's |---|
+# Characters that carry no content: punctuation and symbols (math, modifier, currency), not the "other"
+# symbols (emoji, ©, °). A line of nothing else (a rule ---, ***, ———, a table row |---|---| or | | |, a
+# lone bullet mark) gives no unit.
+_MARKS = "".join(
+    re.escape(c)
+    for c in map(chr, range(0x10000))
+    if (category := unicodedata.category(c))[0] == "P" or category in ("Sm", "Sk", "Sc")
+)
+_NO_CONTENT = re.compile(f"[{_MARKS}{_SPACE}]*")
+# Searched from a literal "\n", which the regex engine skips to quickly; cleaned text breaks lines with "\n".
+_MARK_LINE = re.compile(f"\\n[{_SPACE}]*+[{_MARKS}][{_MARKS}{_SPACE}]*+(?=[{_BREAKS}]|\\Z)")
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     )
     # Up to the first terminator run and its closers, or to the line's last non-space character.
     sentence = (
-        f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:(?:[。！？!?；;]++|…++)[{_CLOSERS}]*+|(?<![{_SPACE}])))"
+        f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:[{_ENDS}][{_ENDS}{_CLOSERS}]*+|(?<![{_SPACE}])))"
     )
     pattern = re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
     names = {index: name for name, index in pattern.groupindex.items()}
@@ -147,8 +157,8 @@ def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int
     pattern, kinds = _unit_pattern(cfg.heading_max_chars)
     # The unit is the last group that matched (named groups hold no others); by index, as names cost more.
     spans = [(m.start(i := m.lastindex), m.end(i), kinds[i]) for m in pattern.finditer(text)]
-    if _BLANK_CELL.search(text):  # a table row without text (a delimiter row |---|:--:|) is no unit
-        spans = [s for s in spans if s[2] != "table_row" or not _BLANK_ROW.fullmatch(text, s[0], s[1])]
+    if _MARK_LINE.search("\n" + text):  # a line without content: filtered only where there is one
+        spans = [span for span in spans if not _NO_CONTENT.fullmatch(text, span[0], span[1])]
     if all(end - start <= cfg.max_chars for start, end, _ in spans):
         return spans
     return [
@@ -162,6 +172,7 @@ def segment(text: str, config: SegmentConfig | None = None) -> list[Unit]:
     """Split ``text`` into units; line breaks always end a unit.
 
     Sentences end at 。！？!?；; or …, keeping closing quotes and brackets. Headings, bullets and table
-    rows are whole lines. Any unit longer than ``config.max_chars`` is split at a clause boundary.
+    rows are whole lines; a line of only punctuation and symbols is none. Any unit longer than
+    ``config.max_chars`` is split at a clause boundary.
     """
     return [Unit(start, end, text[start:end], kind) for start, end, kind in unit_spans(text, config)]
