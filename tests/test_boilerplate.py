@@ -13,6 +13,7 @@ def test_drop_and_truncate_rules_cover_both_scripts():
             "小米公布财报,营收创新高。",
             "汽车业务交付超预期。",
             "第三段正文。",
+            "（完）",
             "本文版權歸作者所有,未經允許不得轉載。",
             "特别声明:以上内容为自媒体平台用户上传并发布,本平台仅提供信息存储服务。",
             "熱點推薦：",  # a colon may follow the list's title
@@ -27,6 +28,7 @@ def test_drop_and_truncate_rules_cover_both_scripts():
         "share_widget": 2,
         "reprint_notice": 1,
         "platform_disclaimer": 1,
+        "end_marker": 1,
         "related_links": 3,
     }
 
