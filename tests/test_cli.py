@@ -25,6 +25,14 @@ def test_ingest_command_writes_files_and_summary(tmp_path, examples):
     assert {"id", "article_id", "start", "end", "text", "text_norm", "script", "kind"} <= set(first)
 
 
+def test_ingest_progress_counts_files_and_articles(tmp_path, examples):
+    result = runner.invoke(app, ["ingest", str(examples), "--out", str(tmp_path / "s.jsonl")])
+    assert result.exit_code == 0, result.output
+    files = len([p for p in examples.iterdir() if p.is_file()])
+    bar = next(line for line in result.output.splitlines() if line.startswith("ingest "))
+    assert f"{files}/{files}" in bar and bar.endswith(" 5 articles")  # briefs.jsonl holds two of the five
+
+
 def test_error_is_one_line_without_traceback(tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1

@@ -9,19 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.progress import TextColumn
+
 from toolkit.config import IngestConfig
 from toolkit.ingest.boilerplate import load_rules
 from toolkit.ingest.clean import clean_article
 from toolkit.ingest.normalize import Script, normalize, unit_scripts
 from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
 from toolkit.io import RecordWriter, refuse_overwrite, sidecar_path
-from toolkit.progress import track
+from toolkit.progress import progress_bar
 from toolkit.records import article_id_for, sentence_ids
 from toolkit.segment import SegmentConfig, unit_spans
 
 
 _KIND = operator.itemgetter("kind")
 _IS_DUPLICATE = operator.methodcaller("__contains__", "duplicate_of")
+_PROGRESS_EVERY = 256  # articles between updates of the count beside the bar
 
 
 @dataclass
@@ -149,9 +152,11 @@ def ingest(
     refuse_overwrite(files, (out, sidecar_path(out, "articles")))
     ingestor = Ingestor(config)
     summary = IngestSummary()
-    with RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
-        tracked = track(files, total=len(files), description="ingest", disable=not show_progress)
-        for item in read_sources(tracked):
+    # The bar counts files; the article count beside it moves inside a large JSONL file too.
+    bar = progress_bar(TextColumn("{task.fields[articles]:,} articles"), disable=not show_progress)
+    with bar, RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
+        job = bar.add_task("ingest", total=len(files), articles=0)
+        for item in read_sources(bar.track(files, task_id=job)):
             if isinstance(item, Skipped):
                 summary.skipped.append(item)
                 continue
@@ -166,4 +171,7 @@ def ingest(
             summary.by_kind.update(map(_KIND, records))
             summary.duplicates += sum(map(_IS_DUPLICATE, records))
             summary.sentences += len(records)
+            if not summary.articles % _PROGRESS_EVERY:
+                bar.update(job, articles=summary.articles)
+        bar.update(job, articles=summary.articles)
     return summary
