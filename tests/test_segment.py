@@ -96,6 +96,7 @@ def test_lines_of_only_punctuation_or_symbols_are_no_units():
 def test_a_run_of_terminators_and_closers_ends_one_sentence():
     assert [u.text for u in segment("小米发布新机。……华为跟进！？")] == ["小米发布新机。……", "华为跟进！？"]
     assert [u.text for u in segment("他说：“涨了。”。股价随后回落。")] == ["他说：“涨了。”。", "股价随后回落。"]
+    assert [u.text for u in segment("股价随后回落。 。\n—— 完")] == ["股价随后回落。", "—— 完"]  # a stray 。 is none
 
 
 texts = st.text(

@@ -31,16 +31,13 @@ _TERMINAL = _ENDS + "，,：:"  # a line ending in one of these is text, not a h
 _BULLET_SYMBOLS = r"•●○◆◇▪▫■□►▶✓✔※·\-*+–—"
 _CLAUSE_END = re.compile(r"[，,、：:]")
 # Characters that carry no content: punctuation and symbols (math, modifier, currency), not the "other"
-# symbols (emoji, ©, °). A line of nothing else (a rule ---, ***, ———, a table row |---|---| or | | |, a
-# lone bullet mark) gives no unit.
+# symbols (emoji, ©, °). A unit of nothing else (a rule ---, ***, ———, a table row |---|---| or | | |, a
+# lone bullet mark, a stray 。 after a space) is not made.
 _MARKS = "".join(
     re.escape(c)
     for c in map(chr, range(0x10000))
     if (category := unicodedata.category(c))[0] == "P" or category in ("Sm", "Sk", "Sc")
 )
-_NO_CONTENT = re.compile(f"[{_MARKS}{_SPACE}]*")
-# Searched from a literal "\n", which the regex engine skips to quickly; cleaned text breaks lines with "\n".
-_MARK_LINE = re.compile(f"\\n[{_SPACE}]*+[{_MARKS}][{_MARKS}{_SPACE}]*+(?=[{_BREAKS}]|\\Z)")
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,7 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     3. bullet ``• …``; 4. numbered line ``1.`` ``（一）`` ``一、``: a heading when short, else a bullet;
     5. short line without sentence punctuation: heading; 6. section line ``01 …`` ``第一章``
     up to twice that length: heading; 7. otherwise sentences, each ending at a terminator run.
+    No unit starts where the rest of its line is only punctuation and symbols (``content``).
     """
     char, last = f"[^{_BREAKS}]", f"[^{_BREAKS}{_SPACE}]"
     inline_space = f"[^\\S{_BREAKS}]"
@@ -106,19 +104,21 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     )
     section = f"(?:\\d{{1,2}}{inline_space}*[·|｜]|\\d{{2}}{inline_space}|第[一二三四五六七八九十\\d]{{1,3}}[章节部分])"
     section_len = f"(?={char}{{0,{2 * heading_max_chars - 1}}}{last}{eol})"
+    # Fails where the rest of the line is only marks and spaces; tried only where such a unit could start.
+    content = f"(?![{_MARKS}{_SPACE}]*+(?:[{_BREAKS}]|\\Z))"
     line_kinds = "|".join(
         (
-            f"(?P<table>\\|{char}*\\|){eol}",
+            f"(?P<table>\\|{content}{char}*\\|){eol}",
             f"#{{1,6}}+{inline_space}++[{_SPACE}]*+(?P<markdown>{line})",
-            f"(?P<bullet>[{_BULLET_SYMBOLS}]{char}*{last}){eol}",
+            f"(?P<bullet>[{_BULLET_SYMBOLS}]{content}{char}*{last}){eol}",
             f"(?={numbered})(?:{short}(?P<numbered_heading>{line})|(?P<numbered_item>{line}))",
-            f"{short}(?P<short>{line})",
+            f"{short}{content}(?P<short>{line})",
             f"(?={section}){section_len}(?P<section>{line})",
         )
     )
     # Up to the first terminator run and its closers, or to the line's last non-space character.
     sentence = (
-        f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:[{_ENDS}][{_ENDS}{_CLOSERS}]*+|(?<![{_SPACE}])))"
+        f"(?P<sentence>(?={last}){content}[^{_BREAKS}{_ENDS}]*(?:[{_ENDS}][{_ENDS}{_CLOSERS}]*+|(?<![{_SPACE}])))"
     )
     pattern = re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
     names = {index: name for name, index in pattern.groupindex.items()}
@@ -157,8 +157,6 @@ def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int
     pattern, kinds = _unit_pattern(cfg.heading_max_chars)
     # The unit is the last group that matched (named groups hold no others); by index, as names cost more.
     spans = [(m.start(i := m.lastindex), m.end(i), kinds[i]) for m in pattern.finditer(text)]
-    if _MARK_LINE.search("\n" + text):  # a line without content: filtered only where there is one
-        spans = [span for span in spans if not _NO_CONTENT.fullmatch(text, span[0], span[1])]
     if all(end - start <= cfg.max_chars for start, end, _ in spans):
         return spans
     return [
