@@ -91,6 +91,8 @@ def test_lines_of_only_punctuation_or_symbols_are_no_units():
         ("heading", "👍"),
         ("heading", "2025"),
     ]
+    # one match takes a long rule whole (refusing it position by position rescanned the line: quadratic)
+    assert kinds_and_texts("小米。\n" + "-" * 100_000 + "\n华为。") == [("sentence", "小米。"), ("sentence", "华为。")]
 
 
 def test_a_run_of_terminators_and_closers_ends_one_sentence():

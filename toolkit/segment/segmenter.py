@@ -79,8 +79,9 @@ _KINDS: dict[str, Kind] = {
 
 
 @functools.lru_cache(maxsize=8)
-def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, ...]]:
-    """The unit regex for one heading length, and the unit kind of each of its group numbers.
+def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, ...], int]:
+    """The unit regex for one heading length, the unit kind of each of its group numbers, and the group
+    number of a match that is no unit.
 
     Line kinds are tried in order at each line's start:
 
@@ -88,7 +89,9 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     3. bullet ``• …``; 4. numbered line ``1.`` ``（一）`` ``一、``: a heading when short, else a bullet;
     5. short line without sentence punctuation: heading; 6. section line ``01 …`` ``第一章``
     up to twice that length: heading; 7. otherwise sentences, each ending at a terminator run.
-    No unit starts where the rest of its line is only punctuation and symbols (``content``).
+    Where the rest of a line is only punctuation and symbols, the line kinds fail (``content``) and the
+    ``no_unit`` group takes it whole, in one match: refusing it position by position instead would scan
+    the rest of the line again from each position of a long ``-----`` line.
     """
     char, last = f"[^{_BREAKS}]", f"[^{_BREAKS}{_SPACE}]"
     inline_space = f"[^\\S{_BREAKS}]"
@@ -104,8 +107,8 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     )
     section = f"(?:\\d{{1,2}}{inline_space}*[·|｜]|\\d{{2}}{inline_space}|第[一二三四五六七八九十\\d]{{1,3}}[章节部分])"
     section_len = f"(?={char}{{0,{2 * heading_max_chars - 1}}}{last}{eol})"
-    # Fails where the rest of the line is only marks and spaces; tried only where such a unit could start.
-    content = f"(?![{_MARKS}{_SPACE}]*+(?:[{_BREAKS}]|\\Z))"
+    marks_to_eol = f"[{_MARKS}{_SPACE}]*+(?=[{_BREAKS}]|\\Z)"
+    content = f"(?!{marks_to_eol})"  # tried only where a table row, bullet or short heading would start
     line_kinds = "|".join(
         (
             f"(?P<table>\\|{content}{char}*\\|){eol}",
@@ -118,11 +121,13 @@ def _unit_pattern(heading_max_chars: int) -> tuple[re.Pattern[str], tuple[Kind, 
     )
     # Up to the first terminator run and its closers, or to the line's last non-space character.
     sentence = (
-        f"(?P<sentence>(?={last}){content}[^{_BREAKS}{_ENDS}]*(?:[{_ENDS}][{_ENDS}{_CLOSERS}]*+|(?<![{_SPACE}])))"
+        f"(?P<sentence>(?={last})[^{_BREAKS}{_ENDS}]*(?:[{_ENDS}][{_ENDS}{_CLOSERS}]*+|(?<![{_SPACE}])))"
     )
-    pattern = re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{sentence}")
+    no_unit = f"(?P<no_unit>[{_MARKS}]{marks_to_eol})"
+    pattern = re.compile(f"(?:\\A|(?<=[{_BREAKS}]))[{_SPACE}]*+(?:{line_kinds})|{no_unit}|{sentence}")
     names = {index: name for name, index in pattern.groupindex.items()}
-    return pattern, tuple(_KINDS.get(names.get(index, ""), "sentence") for index in range(pattern.groups + 1))
+    kinds = tuple(_KINDS.get(names.get(index, ""), "sentence") for index in range(pattern.groups + 1))
+    return pattern, kinds, pattern.groupindex["no_unit"]
 
 
 def _clause_cut(text: str, start: int, limit: int) -> int:
@@ -154,9 +159,9 @@ def _bounded(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[
 def unit_spans(text: str, config: SegmentConfig | None = None) -> list[tuple[int, int, Kind]]:
     """``(start, end, kind)`` of each unit in order: ``segment`` without building ``Unit`` objects."""
     cfg = config or SegmentConfig()
-    pattern, kinds = _unit_pattern(cfg.heading_max_chars)
+    pattern, kinds, no_unit = _unit_pattern(cfg.heading_max_chars)
     # The unit is the last group that matched (named groups hold no others); by index, as names cost more.
-    spans = [(m.start(i := m.lastindex), m.end(i), kinds[i]) for m in pattern.finditer(text)]
+    spans = [(m.start(i), m.end(i), kinds[i]) for m in pattern.finditer(text) if (i := m.lastindex) != no_unit]
     if all(end - start <= cfg.max_chars for start, end, _ in spans):
         return spans
     return [
