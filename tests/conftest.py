@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from toolkit.ingest import RawArticle, ingest_articles
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "articles"
@@ -55,3 +59,14 @@ def prior_model(tmp_path_factory):
     schema = folder / "rules" / "schema.yaml"
     schema.write_text(schema.read_text(encoding="utf-8").replace("- 华为\n", "- 华为\n      - 米家\n", 1), encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def units() -> Callable[[str, str], tuple[dict[str, Any], list[tuple[str, str]]]]:
+    """Ingest one in-memory article of the given markup: its article row and its ``(kind, text)`` units."""
+
+    def ingest_one(content: str, markup: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        ((article, records),) = ingest_articles([RawArticle(content=content, source=f"memory.{markup}", markup=markup)])
+        return article, [(rec["kind"], rec["text"]) for rec in records]
+
+    return ingest_one

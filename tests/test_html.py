@@ -1,22 +1,16 @@
 """HTML pages: the text handed to segmentation carries the page's structure and nothing of its markup."""
 
-from toolkit.ingest import RawArticle, ingest_articles
 from toolkit.ingest.html import extract_page
 
 
-def units(html):
-    ((article, records),) = ingest_articles([RawArticle(content=html, source="page.html", markup="html")])
-    return article, [(rec["kind"], rec["text"]) for rec in records]
-
-
-def test_inline_markup_keeps_its_text_and_a_short_page_keeps_its_sentences():
+def test_inline_markup_keeps_its_text_and_a_short_page_keeps_its_sentences(units):
     # ~100 characters of body: trafilatura's default threshold (250) replaced this page's extraction with
     # one line per text node ("小米集团" / "第三季度营收达到1131亿元," / "同比增长" / ...).
     html = """<html><head><title>小米季度业绩</title></head><body><article><h1>小米季度业绩超预期</h1>
     <p><b>小米集团</b>第三季度营收达到1131亿元,<em>同比增长</em>22.3%。<a href="/x">详情</a></p>
     <p>智能电动汽车业务收入290亿元。</p><p>手机业务保持稳定,出货量排名全球第三,高端化取得进展。</p>
     </article><footer>版权所有 &copy; 2025 某网站</footer></body></html>"""
-    article, found = units(html)
+    article, found = units(html, "html")
     assert found == [
         ("heading", "小米季度业绩超预期"),
         ("sentence", "小米集团第三季度营收达到1131亿元,同比增长22.3%。"),
@@ -27,19 +21,19 @@ def test_inline_markup_keeps_its_text_and_a_short_page_keeps_its_sentences():
     assert "published_at" not in article  # not 2025-01-01 from the footer's copyright year
 
 
-def test_text_is_as_printed_not_markdown_escaped():
+def test_text_is_as_printed_not_markdown_escaped(units):
     html = """<html><body><article><h1>小米目标价上调</h1>
     <p>多家券商将小米集团[1810.HK]目标价上调至30~35港元,预计毛利率<20%的业务占比下降。</p>
     <p>1. 手机业务出货量同比增长3*4个百分点,汽车业务交付周期约为_4_周,订单排队时间较长。</p>
     </article></body></html>"""
-    _, found = units(html)
+    _, found = units(html, "html")
     assert found[1:] == [
         ("sentence", "多家券商将小米集团[1810.HK]目标价上调至30~35港元,预计毛利率<20%的业务占比下降。"),
         ("bullet", "1. 手机业务出货量同比增长3*4个百分点,汽车业务交付周期约为_4_周,订单排队时间较长。"),
     ]
 
 
-def test_lists_tables_and_line_breaks_become_units_of_their_kind():
+def test_lists_tables_and_line_breaks_become_units_of_their_kind(units):
     html = """<html><head><meta property="article:published_time" content="2025-11-05T09:30:00+08:00">
     </head><body><article><h2>业务概览</h2>
     <p>小米集团公布了第三季度各业务的收入情况,整体表现好于市场此前的预期。</p>
@@ -47,7 +41,7 @@ def test_lists_tables_and_line_breaks_become_units_of_their_kind():
     <tr><td>汽车</td><td>290</td></tr></table>
     <ol><li>手机出货量排名全球第三,高端机型占比继续提升</li><li>汽车<ul><li>交付量创新高</li></ul></li><li></li></ol>
     <p>雷军表示:<br>明年将继续加大研发投入。</p></article></body></html>"""
-    article, found = units(html)
+    article, found = units(html, "html")
     assert found == [
         ("heading", "业务概览"),
         ("sentence", "小米集团公布了第三季度各业务的收入情况,整体表现好于市场此前的预期。"),

@@ -1,16 +1,11 @@
 """Markdown files: units carry the article's text, not its markup; front matter gives title and date."""
 
-from toolkit.ingest import RawArticle, ingest, ingest_articles
+from toolkit.ingest import ingest
 from toolkit.ingest.markdown import extract_markdown
 from toolkit.io import read_records
 
 
-def units(markdown):
-    ((article, records),) = ingest_articles([RawArticle(content=markdown, source="a.md", markup="markdown")])
-    return article, [(rec["kind"], rec["text"]) for rec in records]
-
-
-def test_front_matter_links_images_emphasis_and_rules_leave_only_text():
+def test_front_matter_links_images_emphasis_and_rules_leave_only_text(units):
     markdown = """---
 title: 小米三季度财报点评
 date: 2025-11-18
@@ -30,7 +25,7 @@ tags: [小米, 财报]
 
 价格区间为 30\\~35 港元 &amp; 目标价 <span>上调</span>。
 """
-    article, found = units(markdown)
+    article, found = units(markdown, "markdown")
     assert found == [
         ("heading", "小米三季度业绩超预期"),
         ("sentence", "小米集团第三季度收入同比增长22%，汽车业务首次实现单季盈利。"),
@@ -41,7 +36,7 @@ tags: [小米, 财报]
     assert article["title"] == "小米三季度财报点评" and article["published_at"] == "2025-11-18"
 
 
-def test_lists_tables_code_and_html_blocks_become_units_of_their_kind():
+def test_lists_tables_code_and_html_blocks_become_units_of_their_kind(units):
     markdown = """## 业务概览
 
 | 业务 | 收入 |
@@ -59,7 +54,7 @@ def test_lists_tables_code_and_html_blocks_become_units_of_their_kind():
 
     缩进四格的一行，当作代码块保留。
 """
-    _, found = units(markdown)
+    _, found = units(markdown, "markdown")
     assert found == [
         ("heading", "业务概览"),
         ("table_row", "| 业务 | 收入 |"),
@@ -93,7 +88,7 @@ def test_front_matter_that_is_not_a_mapping_is_dropped_without_metadata():
     assert (page.text, page.title) == ("小米发布新机。", None)
 
 
-def test_lines_of_nothing_but_links_are_navigation_and_go():
+def test_lines_of_nothing_but_links_are_navigation_and_go(units):
     markdown = """[首页](/) | [新闻](/news) | [财经](/finance)
 
 - [手机](/phone)
@@ -109,7 +104,7 @@ def test_lines_of_nothing_but_links_are_navigation_and_go():
 |---|---|
 | [小米](/mi) | 4万 |
 """
-    _, found = units(markdown)
+    _, found = units(markdown, "markdown")
     assert found == [
         ("heading", "小米汽车交付创新高"),  # a heading or a table cell that is a link keeps its text
         ("sentence", "小米汽车本月交付超过四万辆，详见公告。"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from configparser import ConfigParser
-from dataclasses import dataclass
 
 import trafilatura
 from lxml.etree import _Element
 from trafilatura.settings import use_config
+
+from toolkit.ingest.page import Page, list_lines, nonblank, page_text, table_rows
 
 # Below MIN_EXTRACTED_SIZE characters trafilatura replaces its structured extraction with a flat dump of
 # the page's text nodes, one line per inline element, so "<b>小米</b>发布了…" becomes two units. Its default
@@ -27,13 +28,6 @@ _MIN_EXTRACTED_CHARS = 50
 _BLOCKS = frozenset({"p", "head", "list", "table", "quote", "code", "pre", "div"})
 _HEADING = re.compile(r"h([1-6])")
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # not U+3000 or U+00A0, which a browser keeps
-
-
-@dataclass(slots=True)
-class Page:
-    text: str
-    title: str | None
-    published_at: str | None
 
 
 def _config() -> ConfigParser:
@@ -56,8 +50,7 @@ def extract_page(html: str) -> Page:
     )
     if doc is None or doc.body is None:
         return Page("", None, None)
-    blocks = [lines for child in doc.body if (lines := _block(child))]
-    return Page("\n\n".join("\n".join(lines) for lines in blocks), doc.title, doc.date)
+    return Page(page_text(map(_block, doc.body)), doc.title, doc.date)
 
 
 def _block(element: _Element) -> list[str]:
@@ -67,14 +60,9 @@ def _block(element: _Element) -> list[str]:
         text = _one_line(element)
         return [f"{'#' * int(match.group(1) if match else 2)} {text}"] if text else []
     if element.tag == "table":
-        rows = ([_one_line(cell) for cell in row.iterchildren("cell")] for row in element.iterchildren("row"))
-        return [f"| {' | '.join(cells)} |" for cells in rows if any(cells)]
-    if element.tag == "list":  # "- " for numbered lists too: "1." on a short line would read as a heading
-        lines = []
-        for item in element.iterchildren("item"):
-            if item_lines := _lines(item):
-                lines += ["- " + item_lines[0], *item_lines[1:]]
-        return lines
+        return table_rows([_one_line(cell) for cell in row.iterchildren("cell")] for row in element.iterchildren("row"))
+    if element.tag == "list":
+        return list_lines(map(_lines, element.iterchildren("item")))
     return _lines(element)
 
 
@@ -115,4 +103,4 @@ def _collapse(text: str | None) -> str:
 
 def _split(run: list[str]) -> list[str]:
     """The non-empty lines of a run of inline text."""
-    return [line for raw in "".join(run).split("\n") if (line := raw.strip())]
+    return nonblank("".join(run).split("\n"))

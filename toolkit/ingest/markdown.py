@@ -20,7 +20,7 @@ from lxml.etree import ParserError
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from toolkit.ingest.html import Page
+from toolkit.ingest.page import Page, list_lines, nonblank, page_text, table_rows
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _TITLE_KEYS = ("title",)
@@ -36,8 +36,7 @@ def extract_markdown(source: str) -> Page:
     if front := _FRONT_MATTER.match(source):
         title, published_at = _front_matter(front.group(1))
         source = source[front.end() :]
-    blocks = [lines for block in _split_blocks(_PARSER.parse(source)) if (lines := _block(block))]
-    return Page("\n\n".join("\n".join(lines) for lines in blocks), title, published_at)
+    return Page(page_text(map(_block, _split_blocks(_PARSER.parse(source)))), title, published_at)
 
 
 def _front_matter(block: str) -> tuple[str | None, str | None]:
@@ -94,16 +93,13 @@ def _block(tokens: list[Token]) -> list[str]:
         text = " ".join(_inline(tokens[1]))
         return [f"{first.markup} {text}"] if text else []
     if first.type in ("bullet_list_open", "ordered_list_open"):
-        # "- " for numbered lists too: "1." on a short line would read as a heading
-        items = (_lines(item[1:-1]) for item in _split_blocks(tokens[1:-1]))
-        return [line for lines in items if lines for line in ["- " + lines[0], *lines[1:]]]
+        return list_lines(_lines(item[1:-1]) for item in _split_blocks(tokens[1:-1]))
     if first.type == "table_open":
-        rows = (_cells(tokens, j) for j, token in enumerate(tokens) if token.type == "tr_open")
-        return [f"| {' | '.join(cells)} |" for cells in rows if any(cells)]
+        return table_rows(_cells(tokens, j) for j, token in enumerate(tokens) if token.type == "tr_open")
     if first.type == "blockquote_open":
         return _lines(tokens[1:-1])
     if first.type in ("fence", "code_block"):
-        return _stripped(first.content.split("\n"))
+        return nonblank(first.content.split("\n"))
     if first.type == "html_block":
         return _html_lines(first.content)
     return [line for token in tokens if token.type == "inline" for line in _inline(token, keep_link_lines=False)]
@@ -153,8 +149,4 @@ def _html_lines(html: str) -> list[str]:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
     except ParserError:
         return []
-    return _stripped(root.text_content().split("\n"))
-
-
-def _stripped(lines: list[str]) -> list[str]:
-    return [line for raw in lines if (line := raw.strip())]
+    return nonblank(root.text_content().split("\n"))
