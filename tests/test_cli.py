@@ -91,6 +91,23 @@ def test_an_option_out_of_range_is_one_line_naming_the_option(tmp_path, examples
     assert "[E300] --max-chars:" in result.output and "8" in result.output
 
 
+def test_encoding_option_reads_files_detection_cannot_tell_and_an_unknown_name_is_one_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "brief.txt").write_bytes("手機".encode("big5"))  # as GBK the same bytes read も诀: detection can only guess
+    out = tmp_path / "o.jsonl"
+    guessed = runner.invoke(app, ["ingest", str(src), "--out", str(out), "-q"])
+    assert guessed.exit_code == 0
+    assert "warning" in guessed.output and "read this text equally well" in guessed.output
+    given = runner.invoke(app, ["ingest", str(src), "--out", str(out), "-q", "--encoding", "big5"])
+    assert given.exit_code == 0, given.output
+    assert "equally well" not in given.output
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["手機"]
+    unknown = runner.invoke(app, ["ingest", str(src), "--out", str(tmp_path / "u.jsonl"), "--encoding", "gbkk"])
+    assert unknown.exit_code == 1 and "Traceback" not in unknown.output
+    assert "[E300] --encoding: unknown encoding 'gbkk'" in unknown.output
+
+
 def test_an_unwritable_output_fails_before_any_work_in_one_line(tmp_path, examples):
     blocker, folder = tmp_path / "not-a-folder", tmp_path / "taken.jsonl"
     blocker.write_text("x", encoding="utf-8")

@@ -114,7 +114,7 @@ def test_jsonl_in_gbk_or_big5_is_decoded_not_skipped_line_by_line(tmp_path):
         "ascii": ("utf_8", "gbk.jsonl:1"),
         "g2": ("gb18030", "gbk.jsonl:2"),
         "g5": ("gb18030", "gbk.jsonl:5"),
-        "b1": ("big5", "big5.jsonl:1"),
+        "b1": ("big5hkscs", "big5.jsonl:1"),
     }
     assert articles["g5"]["title"] == "汽车"
     texts = {rec["article_id"]: rec["text"] for rec in check_offsets(out)}

@@ -44,14 +44,21 @@ def ingest_command(
     boilerplate: Annotated[
         Path | None, typer.Option(help="Boilerplate rule file (default: configs/boilerplate.yaml).")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Encoding of the input files that are not UTF-8, e.g. gb18030 or big5 (default: detected)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Clean and segment articles into sentence records with stable ids and offsets."""
     try:
-        config = IngestConfig(max_chars=max_chars, heading_max_chars=heading_max_chars, boilerplate=boilerplate)
+        config = IngestConfig(
+            max_chars=max_chars, heading_max_chars=heading_max_chars, boilerplate=boilerplate, encoding=encoding
+        )
     except ValidationError as exc:  # the settings' bounds live in IngestConfig; name the option that broke one
         err = exc.errors()[0]
-        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")  # a validator's own message, as written
+        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}") from None
     summary = ingest(inputs, out, config, show_progress=not quiet)
     print_summary(summary, out, Console())
     if summary.articles == 0:

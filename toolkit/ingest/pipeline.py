@@ -156,7 +156,7 @@ def ingest(
     bar = progress_bar(TextColumn("{task.fields[articles]:,} articles"), disable=not show_progress)
     with bar, RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
         job = bar.add_task("ingest", total=len(files), articles=0)
-        for item in read_sources(bar.track(files, task_id=job)):
+        for item in read_sources(bar.track(files, task_id=job), ingestor.config.encoding):
             if isinstance(item, Skipped):
                 summary.skipped.append(item)
                 continue

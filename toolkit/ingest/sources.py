@@ -108,15 +108,15 @@ def _as_text(fields: list[Any]) -> tuple[list[str | None], str | None]:
     return values, f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None
 
 
-def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | str, str]]:
+def _jsonl_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dict[str, Any] | str, str]]:
     """``iter_jsonl`` plus each line's encoding: a file in GBK or Big5, not UTF-8, is decoded whole.
 
     JSON ought to be UTF-8, but exports from Chinese Windows tools often are GBK; read line by line as UTF-8,
     every line of one would be skipped. The UTF-8 lines before the first bad one are ASCII, the same in
-    either encoding, so reading goes on from that line in the detected encoding.
+    either encoding, so reading goes on from that line in the given (``encoding``) or detected encoding.
     """
     for lineno, obj in iter_jsonl(path):
-        if isinstance(obj, str) and obj.startswith(NOT_UTF8) and (decoded := _decode_non_utf8(path)):
+        if isinstance(obj, str) and obj.startswith(NOT_UTF8) and (decoded := _decode_non_utf8(path, encoding)):
             for number, line in enumerate(decoded.text.split("\n")[lineno - 1 :], start=lineno):
                 if line and not line.isspace():
                     yield number, parse_jsonl_line(line), decoded.encoding
@@ -124,13 +124,13 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | str, str]]:
         yield lineno, obj, "utf_8"
 
 
-def _decode_non_utf8(path: Path) -> Decoded | None:
+def _decode_non_utf8(path: Path, encoding: str | None) -> Decoded | None:
     """The whole file decoded when it is in another encoding; None for UTF-8 with a few corrupt lines."""
     data = _read_bytes(os.fspath(path))
     if any(not line.isascii() and _is_utf8(line) for line in data.split(b"\n")):
         return None  # some non-ASCII line is UTF-8: the file is, and its bad lines are reported one by one
     try:
-        decoded = decode_bytes(data)
+        decoded = decode_bytes(data, encoding)
     except DecodeError:
         return None
     return None if decoded.encoding.startswith("utf_8") else decoded
@@ -144,9 +144,9 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
+def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipped]:
     """One article per line; a line without usable text is skipped, a malformed optional field dropped."""
-    for lineno, obj, encoding in _jsonl_lines(path):
+    for lineno, obj, line_encoding in _jsonl_lines(path, encoding):
         where = f"{path}:{lineno}"
         if isinstance(obj, str):
             yield Skipped(where, obj)
@@ -163,11 +163,14 @@ def _read_jsonl(path: Path) -> Iterator[RawArticle | Skipped]:
         if not _STRING_OR_NONE.issuperset(map(type, fields)):  # C-level test of the common case, all strings
             fields, warning = _as_text(fields)
         # RawArticle's fields after ``source`` are those of _FIELDS, in that order
-        yield RawArticle(body, where, *fields, markup=key, encoding=encoding, warning=warning)
+        yield RawArticle(body, where, *fields, markup=key, encoding=line_encoding, warning=warning)
 
 
-def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
-    """Yield one ``RawArticle`` per article, or ``Skipped`` with the reason; never raises for bad content."""
+def read_sources(files: Iterable[Path], encoding: str | None = None) -> Iterator[RawArticle | Skipped]:
+    """Yield one ``RawArticle`` per article, or ``Skipped`` with the reason; never raises for bad content.
+
+    ``encoding`` reads the files that are not UTF-8 (default: an HTML page's declared charset, else detected).
+    """
     for path in files:
         name = os.fspath(path)  # os.path on the string: pathlib's suffix and stem cost more than the read
         stem, suffix = os.path.splitext(os.path.basename(name))
@@ -176,10 +179,11 @@ def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
             yield Skipped(name, f"unsupported file type {suffix or '(none)'!r}")
             continue
         if suffix in JSONL_SUFFIXES:
-            yield from _read_jsonl(path)
+            yield from _read_jsonl(path, encoding)
             continue
+        markup = MARKUP_BY_SUFFIX[suffix]
         try:
-            decoded = decode_bytes(_read_bytes(name))
+            decoded = decode_bytes(_read_bytes(name), encoding, html=markup == "html")
         except DecodeError as exc:
             yield Skipped(name, exc.message)
             continue
@@ -188,7 +192,7 @@ def read_sources(files: Iterable[Path]) -> Iterator[RawArticle | Skipped]:
             continue
         yield RawArticle(
             content=decoded.text,
-            markup=MARKUP_BY_SUFFIX[suffix],
+            markup=markup,
             source=name,
             id=stem,
             encoding=decoded.encoding,
