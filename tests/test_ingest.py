@@ -196,6 +196,23 @@ def test_same_file_name_in_two_folders_gets_distinct_article_ids(tmp_path, examp
     assert len(set(articles)) == 2 and articles[0] == "same"
 
 
+def test_hidden_folders_and_files_are_not_searched_but_a_named_one_is_read(tmp_path, examples):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(examples / "xiaomi-q3-results.txt", src / "q3.txt")
+    for hidden in (".ipynb_checkpoints", ".git"):
+        (src / hidden).mkdir()
+        shutil.copy(examples / "xiaomi-q3-results.txt", src / hidden / "q3-checkpoint.txt")
+    (src / "._q3.txt").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 60)  # a macOS resource fork
+    out = tmp_path / "o.jsonl"
+    summary = ingest([src], out, show_progress=False)
+    assert [a["id"] for a in load(sidecar_path(out, "articles"))] == ["q3"]
+    assert summary.skipped == [] and summary.duplicates == 0
+    named = src / ".ipynb_checkpoints" / "q3-checkpoint.txt"
+    ingest([named], out, show_progress=False)
+    assert [a["id"] for a in load(sidecar_path(out, "articles"))] == ["q3-checkpoint"]
+
+
 def test_python_api_without_files():
     raw = RawArticle(content="<p>小米汽车交付创新高。</p><p>华为问界销量增长。</p>", source="mem", markup="html")
     (article, records), = ingest_articles([raw], IngestConfig())

@@ -52,7 +52,8 @@ class Skipped:
 
 
 def discover(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand folders (recursively, sorted) into supported files; a missing input is an error up front."""
+    """Expand folders (recursively, sorted, hidden entries left out) into supported files; a missing input
+    is an error up front."""
     files: list[Path] = []
     for raw in inputs:
         path = Path(raw)
@@ -69,11 +70,16 @@ def discover(inputs: Iterable[str | Path]) -> list[Path]:
 def _supported_files(folder: str) -> Iterator[str]:
     """Supported files under ``folder``, not following linked folders (as ``Path.rglob``).
 
+    Hidden entries (``.ipynb_checkpoints``, ``.git``, macOS ``._name.txt`` resource forks) are not
+    searched: a folder of articles a notebook has opened holds a checkpoint copy of each, which would be
+    ingested again as a second article of duplicates. A hidden file named as an input is still read.
     ``os.scandir`` knows each entry's type from the directory listing, where ``rglob`` + ``is_file``
     paid a ``stat`` per file: a visible cost on folders of thousands of short articles.
     """
     with os.scandir(folder) as entries:
         for entry in entries:
+            if entry.name.startswith("."):
+                continue
             if entry.is_dir(follow_symlinks=False):
                 yield from _supported_files(entry.path)
             elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED:
