@@ -219,3 +219,22 @@ def test_python_api_without_files():
     assert [r["text"] for r in records] == ["小米汽车交付创新高。", "华为问界销量增长。"]
     assert article["text"][records[1]["start"] : records[1]["end"]] == records[1]["text"]
     assert json.loads(json.dumps(records[0]))["article_id"] == article["id"]
+
+
+def test_invisible_characters_are_dropped_so_names_and_duplicates_are_found(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    plain = "小米汽车交付量创新高，华为问界销量下滑。"
+    (src / "a.txt").write_text("小米\u200b汽车交付量创新高，华\u200b为问界\u00ad销量下滑。\ufeff", encoding="utf-8")
+    (src / "b.txt").write_text(plain, encoding="utf-8")
+    (src / "c.jsonl").write_text(
+        json.dumps({"id": "c", "title": "\u200e小米\u2060新闻", "text": "点赞👍🏻，全家👨\u200d👩\u200d👧都用小米。"}) + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "o.jsonl"
+    ingest([src], out, show_progress=False)
+    records = {rec["article_id"]: rec for rec in check_offsets(out)}
+    assert records["a"]["text"] == plain
+    assert records["b"]["duplicate_of"] == records["a"]["id"]
+    assert records["c"]["text"] == "点赞👍🏻，全家👨\u200d👩\u200d👧都用小米。"  # joiners shape the emoji: kept
+    assert {a["id"]: a["title"] for a in load(sidecar_path(out, "articles"))}["c"] == "小米新闻"
