@@ -118,3 +118,14 @@ def test_an_unwritable_output_fails_before_any_work_in_one_line(tmp_path, exampl
         assert "Traceback" not in result.output
         assert f"{out}: {message}" in " ".join(result.output.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder", "taken.jsonl"]  # nothing half-written
+
+
+def test_a_flood_of_skipped_lines_prints_the_first_few_and_points_to_the_log(tmp_path):
+    src = tmp_path / "a.jsonl"
+    src.write_text("{bad\n" * 25 + '{"id": "ok", "text": "小米汽车交付创新高。"}\n', encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(app, ["ingest", str(src), "--out", str(out), "-q"])
+    assert result.exit_code == 0
+    assert result.output.count("invalid JSON") == 10
+    assert f"… and 15 more in {tmp_path / 'o.log.jsonl'}" in result.output
+    assert len((tmp_path / "o.log.jsonl").read_text(encoding="utf-8").splitlines()) == 25

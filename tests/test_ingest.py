@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -238,3 +239,32 @@ def test_invisible_characters_are_dropped_so_names_and_duplicates_are_found(tmp_
     assert records["b"]["duplicate_of"] == records["a"]["id"]
     assert records["c"]["text"] == "点赞👍🏻，全家👨\u200d👩\u200d👧都用小米。"  # joiners shape the emoji: kept
     assert {a["id"]: a["title"] for a in load(sidecar_path(out, "articles"))}["c"] == "小米新闻"
+
+
+def test_an_earlier_runs_outputs_in_the_input_folder_are_skipped_not_ingested_again(tmp_path, examples):
+    src = tmp_path / "in"
+    shutil.copytree(examples, src)
+    (src / "empty.txt").write_bytes(b"")  # so that the first run's log has a line
+    first = ingest([src], src / "run1.jsonl", show_progress=False)
+    second = ingest([src], src / "run2.jsonl", show_progress=False)
+    reasons = {Path(s.source).name: s.reason for s in second.skipped}
+    assert "sentence records" in reasons.pop("run1.jsonl")
+    assert "cleaned articles of an earlier ingest" in reasons.pop("run1.articles.jsonl")
+    assert "ingest log" in reasons.pop("run1.log.jsonl")
+    assert reasons == {Path(s.source).name: s.reason for s in first.skipped} == {"empty.txt": "empty file"}
+    assert (src / "run1.jsonl").read_bytes() == (src / "run2.jsonl").read_bytes()
+
+
+def test_every_skipped_input_and_warning_is_logged_next_to_the_output(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    lines = ["{bad"] * 3 + [json.dumps({"id": "ok", "title": ["x"], "text": "小米汽车交付创新高。"}), json.dumps({"id": "e"})]
+    (src / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    summary = ingest([src], out, show_progress=False)
+    log = load(sidecar_path(out, "log"))
+    assert [(row["level"], Path(row["source"]).name) for row in log] == [
+        ("skipped", "a.jsonl:1"), ("skipped", "a.jsonl:2"), ("skipped", "a.jsonl:3"), ("skipped", "a.jsonl:5"),
+        ("warning", "a.jsonl:4"),
+    ]
+    assert log[-1]["message"] == summary.warnings[0][1] and "'title' is an array" in log[-1]["message"]

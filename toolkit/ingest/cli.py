@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,8 @@ from toolkit.ingest.pipeline import IngestSummary, ingest
 from toolkit.ingest.sources import SUPPORTED
 from toolkit.io import sidecar_path
 
+_SHOWN = 10  # skipped inputs, and warnings, printed; the rest are in <out>.log.jsonl
+
 
 def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
     table = Table(title="ingest summary", show_header=False)
@@ -26,14 +30,18 @@ def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
     table.add_row("duplicate units", str(summary.duplicates))
     table.add_row("skipped inputs", str(len(summary.skipped)))
     console.print(table)
-    # Lines naming files are never hard-wrapped, so a long path can be copied (and grepped) whole.
-    for item in summary.skipped:
-        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
-    for source, warning in summary.warnings:
-        console.print(f"[yellow]warning[/yellow] {source}: {warning}", soft_wrap=True)
-    for source in summary.empty_articles:
-        console.print(f"[yellow]warning[/yellow] {source}: no text left after cleaning", soft_wrap=True)
-    console.print(f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}", soft_wrap=True)
+    # Lines naming files are never hard-wrapped, so a long path can be copied (and grepped) whole. A large
+    # scraped JSONL can have thousands of bad lines: the first few of each level are shown, all are logged.
+    log = sidecar_path(out, "log")
+    for level, rows in itertools.groupby(summary.problems(), key=operator.itemgetter("level")):
+        rows = list(rows)
+        for row in rows[:_SHOWN]:
+            console.print(f"[yellow]{level}[/yellow] {row['source']}: {row['message']}", soft_wrap=True)
+        if len(rows) > _SHOWN:
+            console.print(f"[yellow]{level}[/yellow] … and {len(rows) - _SHOWN:,} more in {log}", soft_wrap=True)
+    console.print(
+        f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}\nlog       -> {log}", soft_wrap=True
+    )
 
 
 def ingest_command(
@@ -63,5 +71,7 @@ def ingest_command(
     print_summary(summary, out, Console())
     if summary.articles == 0:
         if summary.skipped:
-            raise InputError(f"no article read: {len(summary.skipped)} input(s) skipped, reasons above")
+            raise InputError(
+                f"no article read: {len(summary.skipped)} input(s) skipped, reasons above and in {sidecar_path(out, 'log')}"
+            )
         raise InputError(f"no article read: no {' '.join(sorted(SUPPORTED))} file in {', '.join(map(str, inputs))}")

@@ -25,6 +25,7 @@ from toolkit.segment import SegmentConfig, unit_spans
 _KIND = operator.itemgetter("kind")
 _IS_DUPLICATE = operator.methodcaller("__contains__", "duplicate_of")
 _PROGRESS_EVERY = 256  # articles between updates of the count beside the bar
+_EMPTY = "no text left after cleaning"
 
 
 @dataclass
@@ -38,6 +39,14 @@ class IngestSummary:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     empty_articles: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[dict[str, str]]:
+        """Every skipped input and every warning, one row each: what ``<out>.log.jsonl`` holds."""
+        return [
+            *({"level": "skipped", "source": item.source, "message": item.reason} for item in self.skipped),
+            *({"level": "warning", "source": source, "message": message} for source, message in self.warnings),
+            *({"level": "warning", "source": source, "message": _EMPTY} for source in self.empty_articles),
+        ]
 
 
 def sentence_records(
@@ -145,16 +154,22 @@ def ingest(
 ) -> IngestSummary:
     """Read every input, write sentence records to ``out`` and cleaned articles to ``<out>.articles.jsonl``.
 
-    Unreadable files and malformed JSONL lines are skipped and listed in the summary; nothing else is lost.
-    An output that is also an input (``--out`` inside an input folder from an earlier run) is refused.
+    Unreadable files and malformed JSONL lines are skipped and listed in the summary and, with every
+    warning, in ``<out>.log.jsonl``; nothing else is lost. An output that is also an input (``--out``
+    inside an input folder from an earlier run) is refused.
     """
     files = discover(inputs)
-    refuse_overwrite(files, (out, sidecar_path(out, "articles")))
+    refuse_overwrite(files, (out, sidecar_path(out, "articles"), sidecar_path(out, "log")))
     ingestor = Ingestor(config)
     summary = IngestSummary()
     # The bar counts files; the article count beside it moves inside a large JSONL file too.
     bar = progress_bar(TextColumn("{task.fields[articles]:,} articles"), disable=not show_progress)
-    with bar, RecordWriter(out) as sentences, RecordWriter(sidecar_path(out, "articles")) as articles:
+    with (
+        bar,
+        RecordWriter(out) as sentences,
+        RecordWriter(sidecar_path(out, "articles")) as articles,
+        RecordWriter(sidecar_path(out, "log")) as log,
+    ):
         job = bar.add_task("ingest", total=len(files), articles=0)
         for item in read_sources(bar.track(files, task_id=job), ingestor.config.encoding):
             if isinstance(item, Skipped):
@@ -174,4 +189,5 @@ def ingest(
             if not summary.articles % _PROGRESS_EVERY:
                 bar.update(job, articles=summary.articles)
         bar.update(job, articles=summary.articles)
+        log.write_many(summary.problems())
     return summary

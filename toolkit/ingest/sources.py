@@ -22,6 +22,10 @@ SUPPORTED = MARKUP_BY_SUFFIX.keys() | JSONL_SUFFIXES
 _FIELDS = ("id", "title", "url", "published_at")  # optional in article JSONL
 _STRING_OR_NONE = frozenset({str, type(None)})
 _READ_CHUNK = 1 << 16
+# The shapes of this toolkit's own JSONL outputs (sentence records, cleaned articles, the ingest log).
+_SENTENCE_KEYS = frozenset({"id", "article_id", "text", "text_norm", "start", "end"})
+_ARTICLE_KEYS = frozenset({"id", "text", "script", "n_units"})
+_LOG_KEYS = {"level", "source", "message"}
 
 
 @dataclass(slots=True)
@@ -150,13 +154,35 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def _toolkit_output(obj: dict[str, Any]) -> str | None:
+    """What the file is when its first object has the shape of one of this toolkit's own outputs."""
+    if obj.keys() >= _SENTENCE_KEYS:
+        return "holds sentence records (an ingest or preannotate output), not articles"
+    if obj.keys() >= _ARTICLE_KEYS:
+        return "holds the cleaned articles of an earlier ingest run; ingest that run's inputs instead"
+    if obj.keys() == _LOG_KEYS:
+        return "is an ingest log, not articles"
+    return None
+
+
 def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipped]:
-    """One article per line; a line without usable text is skipped, a malformed optional field dropped."""
+    """One article per line; a line without usable text is skipped, a malformed optional field dropped.
+
+    A file this toolkit wrote (sentence records, cleaned articles, an ingest log: an earlier run's output in
+    a folder of inputs) is skipped whole: its lines would become one article per sentence, a second copy
+    of each article, or one skipped line each.
+    """
+    first = True
     for lineno, obj, line_encoding in _jsonl_lines(path, encoding):
         where = f"{path}:{lineno}"
         if isinstance(obj, str):
             yield Skipped(where, obj)
             continue
+        if first:
+            first = False
+            if what := _toolkit_output(obj):
+                yield Skipped(os.fspath(path), what)
+                return
         key: Markup = "text" if obj.get("text") is not None else "html"
         body = obj.get(key)
         if body is not None and not isinstance(body, str):
