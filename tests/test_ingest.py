@@ -82,7 +82,7 @@ def test_bad_inputs_are_skipped_with_reasons_and_nothing_else_is_lost(tmp_path):
     assert reasons["empty.txt"] == "empty file"
     assert "binary" in reasons["binary.txt"]
     assert "invalid JSON" in reasons["bad.jsonl:2"]
-    assert "no non-empty 'text' or 'html'" in reasons["bad.jsonl:3"]
+    assert reasons["bad.jsonl:3"] == "article has no 'text' or 'html' field (its fields: id)"
     assert "not valid UTF-8" in reasons["bad.jsonl:5"]
     assert any("truncated UTF-8" in w for _, w in summary.warnings)
 
@@ -258,13 +258,16 @@ def test_an_earlier_runs_outputs_in_the_input_folder_are_skipped_not_ingested_ag
 def test_every_skipped_input_and_warning_is_logged_next_to_the_output(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
-    lines = ["{bad"] * 3 + [json.dumps({"id": "ok", "title": ["x"], "text": "小米汽车交付创新高。"}), json.dumps({"id": "e"})]
+    lines = ["{bad"] * 3 + [json.dumps({"id": "ok", "title": ["x"], "text": "小米汽车交付创新高。"}), json.dumps({"id": "e", "text": ""})]
+    lines.append(json.dumps({"content": "小米汽车交付创新高。", "title": "t"}))  # a scrape's own name for the text
     (src / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "o.jsonl"
     summary = ingest([src], out, show_progress=False)
     log = load(sidecar_path(out, "log"))
     assert [(row["level"], Path(row["source"]).name) for row in log] == [
         ("skipped", "a.jsonl:1"), ("skipped", "a.jsonl:2"), ("skipped", "a.jsonl:3"), ("skipped", "a.jsonl:5"),
-        ("warning", "a.jsonl:4"),
+        ("skipped", "a.jsonl:6"), ("warning", "a.jsonl:4"),
     ]
+    assert log[3]["message"] == "article has no non-empty 'text' or 'html' field"
+    assert log[4]["message"] == "article has no 'text' or 'html' field (its fields: content, title)"
     assert log[-1]["message"] == summary.warnings[0][1] and "'title' is an array" in log[-1]["message"]

@@ -165,6 +165,14 @@ def _toolkit_output(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _no_body(obj: dict[str, Any]) -> str:
+    """Why a line has no article text; naming the fields it has shows a scrape that calls it ``content``."""
+    if "text" in obj or "html" in obj:
+        return "article has no non-empty 'text' or 'html' field"
+    fields = ", ".join(list(obj)[:8]) + (" …" if len(obj) > 8 else "")
+    return f"article has no 'text' or 'html' field (its fields: {fields or 'none'})"
+
+
 def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipped]:
     """One article per line; a line without usable text is skipped, a malformed optional field dropped.
 
@@ -189,7 +197,7 @@ def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipp
             yield Skipped(where, f"{key!r} must be a string, got {_JSON_TYPES.get(type(body), 'a value')}")
             continue
         if not body or not body.strip():
-            yield Skipped(where, "article has no non-empty 'text' or 'html' field")
+            yield Skipped(where, _no_body(obj))
             continue
         fields, warning = list(map(obj.get, _FIELDS)), None
         if not _STRING_OR_NONE.issuperset(map(type, fields)):  # C-level test of the common case, all strings
