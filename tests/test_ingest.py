@@ -271,3 +271,10 @@ def test_every_skipped_input_and_warning_is_logged_next_to_the_output(tmp_path):
     assert log[3]["message"] == "article has no non-empty 'text' or 'html' field"
     assert log[4]["message"] == "article has no 'text' or 'html' field (its fields: content, title)"
     assert log[-1]["message"] == summary.warnings[0][1] and "'title' is an array" in log[-1]["message"]
+
+
+def test_html_character_references_left_in_plain_text_are_decoded_and_nothing_else():
+    text = "小米&nbsp;SU7 &ldquo;Ultra&rdquo;售价&yen;52.99万，华&#8203;为&amp;荣耀。R&D、AT&T、&copy2025、&nosuch;不变。"
+    (article, records), = ingest_articles([RawArticle(text, "mem")])
+    assert article["text"] == "小米\xa0SU7 “Ultra”售价¥52.99万，华为&荣耀。R&D、AT&T、&copy2025、&nosuch;不变。"
+    assert "华为&荣耀" in records[0]["text_norm"]  # &#8203; is a zero-width space: decoded, then dropped
