@@ -130,6 +130,8 @@ def test_jsonl_fields_of_the_wrong_type_are_reported_not_stringified(tmp_path):
         {"id": {"x": 1}, "text": "编号是对象的文章。"},
         {"id": "n", "text": 42},
         {"id": "h", "html": ["<p>不是字符串</p>"]},
+        {"id": "s", "text": "秒级时间戳的文章。", "published_at": 1763020800},
+        {"id": "ms", "text": "毫秒级时间戳的文章。", "published_at": 1763020800123.0},
     ]
     src = tmp_path / "a.jsonl"
     src.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
@@ -149,6 +151,8 @@ def test_jsonl_fields_of_the_wrong_type_are_reported_not_stringified(tmp_path):
     assert articles["1"]["id"] == "7" and articles["1"]["published_at"] == "20251112"
     assert "url" not in articles["2"] and articles["2"]["title"] == "标题是对象的文章。"  # the body's first line
     assert articles["3"]["id"].startswith("a")  # a content hash, as for an article without an id
+    # a Unix time, in seconds or milliseconds, is a date
+    assert articles["6"]["published_at"] == articles["7"]["published_at"] == "2025-11-13T08:00:00+00:00"
 
 
 def test_missing_input_is_an_error_before_any_work(tmp_path):

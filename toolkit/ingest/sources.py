@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,16 +107,26 @@ _JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", int: "a n
 
 
 def _as_text(fields: list[Any]) -> tuple[list[str | None], str | None]:
-    """Numbers as text; a field that is neither string nor number is dropped, and the warning names it."""
+    """Numbers as text (a Unix time in ``published_at`` as an ISO date); a field that is neither string nor
+    number is dropped, and the warning names it."""
     values, ignored = [], []
     for key, value in zip(_FIELDS, fields):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
+            value = (key == "published_at" and _unix_time(value)) or str(value)
         elif value is not None and not isinstance(value, str):
             ignored.append(f"{key!r} is {_JSON_TYPES.get(type(value), type(value).__name__)}")
             value = None
         values.append(value)
     return values, f"ignored {'; '.join(ignored)} (expected a string)" if ignored else None
+
+
+def _unix_time(value: float) -> str | None:
+    """An ISO 8601 UTC time for a number that is a Unix time in seconds or milliseconds (years 2001–2286),
+    as APIs and scrapers give ``published_at``; None for any other number (20251112 stays as written)."""
+    for scale in (1, 1000):
+        if 1e9 <= value / scale < 1e10:
+            return datetime.fromtimestamp(value / scale, tz=timezone.utc).isoformat(timespec="seconds")
+    return None
 
 
 def _jsonl_lines(path: Path, encoding: str | None) -> Iterator[tuple[int, dict[str, Any] | str, str]]:
