@@ -1,3 +1,4 @@
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -282,3 +283,32 @@ def test_html_character_references_left_in_plain_text_are_decoded_and_nothing_el
     (article, records), = ingest_articles([RawArticle(text, "mem")])
     assert article["text"] == "小米\xa0SU7 “Ultra”售价¥52.99万，华为&荣耀。R&D、AT&T、&copy2025、&nosuch;不变。"
     assert "华为&荣耀" in records[0]["text_norm"]  # &#8203; is a zero-width space: decoded, then dropped
+
+
+def test_gzipped_inputs_read_as_their_content_and_a_corrupt_one_is_skipped_with_its_reason(tmp_path, examples):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("xiaomi-q3-results.txt", "briefs.jsonl", "phone-market-page.html"):
+        (src / f"{name}.gz").write_bytes(gzip.compress((examples / name).read_bytes()))
+    (src / "gbk.TXT.GZ").write_bytes(gzip.compress("小米手机出货量同比增长，高端化战略初见成效。".encode("gbk")))
+    (src / "bad.txt.gz").write_bytes(b"not gzip at all")
+    lines = b"".join(json.dumps({"id": f"n{i}", "text": f"第{i}篇正文。"}).encode() + b"\n" for i in range(2000))
+    (src / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:-40])  # a download cut short
+    (src / "notes.csv.gz").write_bytes(gzip.compress(b"a,b\n"))
+    out = tmp_path / "o.jsonl"
+    summary = ingest([src, src / "notes.csv.gz"], out, show_progress=False)
+
+    reasons = {Path(s.source).name: s.reason for s in summary.skipped}
+    assert reasons.pop("bad.txt.gz").startswith("cannot read file (Not a gzipped file")
+    assert reasons.pop("notes.csv.gz") == "unsupported file type '.csv.gz'"  # named, so reported
+    (where, reason), = reasons.items()
+    assert where.startswith("cut.jsonl.gz:") and reason.startswith("cannot read on from this line")
+    reference = tmp_path / "ref.jsonl"
+    ingest([examples / name for name in ("xiaomi-q3-results.txt", "briefs.jsonl", "phone-market-page.html")],
+           reference, show_progress=False)
+    records = load(out)
+    ids = {rec["article_id"] for rec in records}
+    assert {rec["id"] for rec in load(reference)} <= {rec["id"] for rec in records}
+    assert "xiaomi-q3-results" in ids and "gbk" in ids
+    cut = sorted(int(i[1:]) for i in ids if i.startswith("n"))
+    assert cut == list(range(len(cut))) and 0 < len(cut) < 2000  # every line before the cut is kept

@@ -7,6 +7,8 @@ its output opened with ordinary tools.
 from __future__ import annotations
 
 import codecs
+import gzip
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +19,8 @@ from toolkit.errors import InputError, RecordError
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+GZIP_SUFFIX = ".gz"
+UNREADABLE = (OSError, EOFError, zlib.error)  # a failed read, or a .gz cut short or corrupt (BadGzipFile: OSError)
 
 
 def _format(path: Path) -> str:
@@ -36,14 +40,24 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
     Bad lines (invalid JSON or invalid UTF-8) are yielded rather than raised so callers decide whether to
     stop or skip and report. Lines go to orjson as bytes: decoding them to ``str`` first doubled the cost.
+    A ``.gz`` file is read decompressed; where it is cut short or corrupt, that line yields the problem.
     """
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno == 1:
-                line = line.removeprefix(codecs.BOM_UTF8)
-            if not line or line.isspace():  # blank: what `not line.strip()` tests, without a copy
-                continue
-            yield lineno, parse_jsonl_line(line)
+    lineno = 0
+    with open_binary(path) as fh:
+        try:
+            for lineno, line in enumerate(fh, start=1):
+                if lineno == 1:
+                    line = line.removeprefix(codecs.BOM_UTF8)
+                if not line or line.isspace():  # blank: what `not line.strip()` tests, without a copy
+                    continue
+                yield lineno, parse_jsonl_line(line)
+        except UNREADABLE as exc:
+            yield lineno + 1, f"cannot read on from this line: {exc}"
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file for reading bytes, decompressed on the fly when its name ends in ``.gz``."""
+    return gzip.open(path, "rb") if path.name.lower().endswith(GZIP_SUFFIX) else path.open("rb")
 
 
 def parse_jsonl_line(line: bytes | str) -> dict[str, Any] | str:

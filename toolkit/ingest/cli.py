@@ -45,7 +45,7 @@ def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
 
 
 def ingest_command(
-    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .jsonl) or folders of them.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Files (.txt .md .html .jsonl, or .gz of them) or folders of them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Sentence records file (.jsonl or .parquet).")],
     max_chars: Annotated[int, typer.Option(help="Split units longer than this at a clause boundary.")] = 256,
     heading_max_chars: Annotated[int, typer.Option(help="Short lines without final punctuation are headings.")] = 40,
@@ -74,4 +74,5 @@ def ingest_command(
             raise InputError(
                 f"no article read: {len(summary.skipped)} input(s) skipped, reasons above and in {sidecar_path(out, 'log')}"
             )
-        raise InputError(f"no article read: no {' '.join(sorted(SUPPORTED))} file in {', '.join(map(str, inputs))}")
+        kinds = " ".join(sorted(SUPPORTED))
+        raise InputError(f"no article read: no {kinds} file (or .gz of one) in {', '.join(map(str, inputs))}")
