@@ -53,7 +53,7 @@ def test_a_folder_without_articles_says_so(tmp_path):
     (tmp_path / "in" / "notes.pdf").write_bytes(b"%PDF")
     result = runner.invoke(app, ["ingest", str(tmp_path / "in"), "--out", str(tmp_path / "o.jsonl"), "-q"])
     assert result.exit_code == 1
-    assert "no article read: no .htm .html .jsonl .markdown .md .ndjson .txt file (or .gz of one) in" in result.output
+    assert "no article read: no .htm .html .jsonl .markdown .md .ndjson .shtml .txt .xhtml file (or .gz of one) in" in result.output
 
 
 def test_labels_config_prints_xml():

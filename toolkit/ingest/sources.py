@@ -15,8 +15,10 @@ from toolkit.io import GZIP_SUFFIX, NOT_UTF8, UNREADABLE, iter_jsonl, open_binar
 
 Markup = Literal["text", "html", "markdown"]
 # File suffix -> the markup of its content (JSONL files hold articles, each with its own).
+# .shtml is how many Chinese news sites name their pages (sina, people.com.cn), so saved pages keep it.
 MARKUP_BY_SUFFIX: dict[str, Markup] = {
-    ".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"
+    ".txt": "text", ".md": "markdown", ".markdown": "markdown",
+    ".html": "html", ".htm": "html", ".shtml": "html", ".xhtml": "html",
 }
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 SUPPORTED = MARKUP_BY_SUFFIX.keys() | JSONL_SUFFIXES
