@@ -33,6 +33,26 @@ def test_drop_and_truncate_rules_cover_both_scripts():
     }
 
 
+def test_a_reposted_wechat_article_keeps_only_its_body():
+    text = "\n".join(
+        [
+            "原標題：小米汽車交付提速",
+            "↑點擊上方藍字關注我們",
+            "小米公布财报,营收创新高。",
+            "长按识别二维码，关注公众号",
+            "汽车业务交付超预期,投资者关注产能。",  # 关注 inside a sentence is text
+            "第三段正文:点击率与在看数提升。",
+            "分享、点赞、在看",
+            "写留言",
+            "往期推荐",
+            "小米十五周年回顾",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text == "小米公布财报,营收创新高。\n汽车业务交付超预期,投资者关注产能。\n第三段正文:点击率与在看数提升。"
+    assert result.removed == {"original_title": 1, "follow_prompt": 4, "related_links": 2}
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
