@@ -1,10 +1,12 @@
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+import toolkit.io
 from toolkit.config import IngestConfig
 from toolkit.errors import InputError
 from toolkit.ingest import RawArticle, ingest, ingest_articles
@@ -315,3 +317,27 @@ def test_gzipped_and_shtml_inputs_read_as_their_content_and_a_corrupt_one_is_ski
     assert {"xiaomi-q3-results", "gbk", "doc-1"} <= ids
     cut = sorted(int(i[1:]) for i in ids if i.startswith("n"))
     assert cut == list(range(len(cut))) and 0 < len(cut) < 2000  # every line before the cut is kept
+
+
+def test_a_file_that_cannot_be_opened_is_skipped_with_the_reason_not_a_traceback(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("locked.jsonl", "locked.txt"):
+        (src / name).write_text('{"text": "读不到的文章。"}\n', encoding="utf-8")
+    (src / "ok.txt").write_text("读得到的文章。", encoding="utf-8")
+
+    def refuse(real):  # root reads any file whatever its mode, so the refusal is staged
+        def opener(path, *args, **kwargs):
+            if "locked" in str(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path, *args, **kwargs)
+        return opener
+
+    monkeypatch.setattr(toolkit.io, "open_binary", refuse(toolkit.io.open_binary))
+    monkeypatch.setattr(os, "open", refuse(os.open))
+    summary = ingest([src], tmp_path / "o.jsonl", show_progress=False)
+    assert {Path(s.source).name: s.reason for s in summary.skipped} == {
+        "locked.jsonl": "cannot read file (Permission denied)",
+        "locked.txt": "cannot read file (Permission denied)",
+    }
+    assert [rec["text"] for rec in load(tmp_path / "o.jsonl")] == ["读得到的文章。"]

@@ -43,7 +43,12 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     A ``.gz`` file is read decompressed; where it is cut short or corrupt, that line yields the problem.
     """
     lineno = 0
-    with open_binary(path) as fh:
+    try:
+        fh = open_binary(path)
+    except OSError as exc:  # gone since it was listed, or not readable: line 0 stands for the whole file
+        yield 0, f"cannot read file ({exc.strerror or exc})"
+        return
+    with fh:
         try:
             for lineno, line in enumerate(fh, start=1):
                 if lineno == 1:

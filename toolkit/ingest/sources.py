@@ -210,7 +210,7 @@ def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipp
     """
     first = True
     for lineno, obj, line_encoding in _jsonl_lines(path, encoding):
-        where = f"{path}:{lineno}"
+        where = f"{path}:{lineno}" if lineno else os.fspath(path)
         if isinstance(obj, str):
             yield Skipped(where, obj)
             continue
