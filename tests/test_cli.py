@@ -5,6 +5,7 @@ import sys
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.io import RecordWriter
 
 runner = CliRunner()
 
@@ -129,3 +130,15 @@ def test_a_flood_of_skipped_lines_prints_the_first_few_and_points_to_the_log(tmp
     assert result.output.count("invalid JSON") == 10
     assert f"… and 15 more in {tmp_path / 'o.log.jsonl'}" in result.output
     assert len((tmp_path / "o.log.jsonl").read_text(encoding="utf-8").splitlines()) == 25
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_output(tmp_path, examples, monkeypatch):
+    def full(self, records):
+        raise OSError(28, "No space left on device", str(self.path) + ".tmp")
+
+    monkeypatch.setattr(RecordWriter, "write_many", full)
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(app, ["ingest", str(examples), "--out", str(out), "-q"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error {tmp_path}") and result.output.endswith(".tmp: No space left on device\n")
+    assert list(tmp_path.iterdir()) == []  # no output, not even a temporary one

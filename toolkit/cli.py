@@ -23,13 +23,18 @@ from toolkit.progress import stderr
 
 
 class _Group(TyperGroup):
-    """Prints toolkit errors as one line and exits 1 instead of showing a traceback."""
+    """Prints toolkit errors, and system errors such as a full disk, as one line and exits 1 instead of
+    showing a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ToolkitError as exc:
             stderr.print(f"[bold red]error[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except OSError as exc:  # the machine's, not the input's: a full disk, a folder removed mid-run
+            where = f"{exc.filename}: " if exc.filename else ""
+            stderr.print(f"[bold red]error[/bold red] {where}{exc.strerror or exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
 
