@@ -35,7 +35,7 @@ def test_text_is_as_printed_not_markdown_escaped(units):
 
 def test_lists_tables_and_line_breaks_become_units_of_their_kind(units):
     html = """<html><head><meta property="article:published_time" content="2025-11-05T09:30:00+08:00">
-    </head><body><article><h2>业务概览</h2>
+    <link rel="canonical" href="https://news.example.com/2025/11/05/xiaomi.html"></head><body><article><h2>业务概览</h2>
     <p>小米集团公布了第三季度各业务的收入情况,整体表现好于市场此前的预期。</p>
     <table><tr><th>业务</th><th>收入</th></tr><tr><td>手机</td><td>460</td></tr><tr><td></td><td></td></tr>
     <tr><td>汽车</td><td>290</td></tr></table>
@@ -55,6 +55,7 @@ def test_lists_tables_and_line_breaks_become_units_of_their_kind(units):
         ("sentence", "明年将继续加大研发投入。"),
     ]
     assert article["published_at"] == "2025-11-05"
+    assert article["url"] == "https://news.example.com/2025/11/05/xiaomi.html"  # a saved page's own address
 
 
 def test_a_page_without_text_gives_an_empty_article():

@@ -81,6 +81,13 @@ def test_plain_text_saved_as_markdown_gives_the_units_of_the_same_text_file(tmp_
     assert len(by_article["note"]) == 4
 
 
+def test_front_matter_gives_the_web_address_a_clipper_wrote_but_not_a_publication_name():
+    clipped = "---\nsource: https://finance.example.com/a/123.html\n---\n小米发布新机。"
+    assert extract_markdown(clipped).url == "https://finance.example.com/a/123.html"
+    assert extract_markdown("---\nsource: 证券时报\nurl: ' https://b.example/x '\n---\n小米。").url == "https://b.example/x"
+    assert extract_markdown("---\nsource: 证券时报\n---\n小米发布新机。").url is None
+
+
 def test_front_matter_that_is_not_a_mapping_is_dropped_without_metadata():
     page = extract_markdown("---\n- 不是映射\n---\n小米发布新机。")
     assert (page.text, page.title, page.published_at) == ("小米发布新机。", None, None)

@@ -27,6 +27,7 @@ class CleanArticle:
     text_norm: str
     title: str | None
     published_at: str | None
+    url: str | None
     removed: dict[str, int]
 
 
@@ -37,15 +38,17 @@ def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
     """HTML and Markdown become plain structured text (plain text has its leftover HTML character references
     decoded), then every article loses its invisible characters and goes through the boilerplate rules.
 
-    The title is the input's, else the page's (or front matter's), else a short first line of the body.
+    Title, date and address are the input's, else the page's (or front matter's); a title is else a short
+    first line of the body.
     """
-    title, published_at = raw.title, raw.published_at
+    title, published_at, url = raw.title, raw.published_at, raw.url
     content = raw.content
     if raw.markup != "text":
         page = _EXTRACT[raw.markup](content)
         content = page.text
         title = title or page.title
         published_at = published_at or page.published_at
+        url = url or page.url
     elif "&" in content:
         content = _ENTITY.sub(_unescape, content)
     result = strip_boilerplate(_visible(content), rules)
@@ -53,7 +56,7 @@ def clean_article(raw: RawArticle, rules: RuleSet) -> CleanArticle:
     if title is None and result.text:
         first_line = result.text.split("\n", 1)[0].strip().lstrip("#").strip()
         title = first_line if len(first_line) <= _TITLE_MAX_CHARS else None
-    return CleanArticle(result.text, result.text_norm, title, published_at, result.removed)
+    return CleanArticle(result.text, result.text_norm, title, published_at, url, result.removed)
 
 
 def _unescape(match: re.Match[str]) -> str:

@@ -43,14 +43,15 @@ _CONFIG = _config()
 
 
 def extract_page(html: str) -> Page:
-    """The page's main text (see the module docstring), its title and its published date (YYYY-MM-DD)."""
+    """The page's main text (see the module docstring), its title, its published date (YYYY-MM-DD) and its
+    own address (canonical link or og:url), which a saved page keeps while its file name loses it."""
     doc = trafilatura.bare_extraction(
         html, include_tables=True, include_formatting=True, include_comments=False, with_metadata=True,
         config=_CONFIG,
     )
     if doc is None or doc.body is None:
         return Page("", None, None)
-    return Page(page_text(map(_block, doc.body)), doc.title, doc.date)
+    return Page(page_text(map(_block, doc.body)), doc.title, doc.date, doc.url)
 
 
 def _block(element: _Element) -> list[str]:

@@ -5,7 +5,7 @@ Articles saved as Markdown (web clippers, reader services, note apps) carry ``[t
 it reached annotators and models, and ``title: …`` lines became headings. markdown-it parses the file
 (CommonMark plus tables); the rendering keeps ``#`` headings, ``-`` list items, ``| a | b |`` table rows
 and one line per source line of a paragraph, with inline markup reduced to its text. The front matter
-gives the title and published date when it has them. A line of nothing but links is navigation and goes.
+gives the title, published date and web address when it has them. A line of nothing but links is navigation and goes.
 """
 
 from __future__ import annotations
@@ -25,29 +25,32 @@ from toolkit.ingest.page import Page, list_lines, nonblank, page_text, table_row
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _TITLE_KEYS = ("title",)
 _DATE_KEYS = ("published_at", "published", "date")
+# A web clipper writes the page's address as `source:` or `url:`; only a web address is taken, as `source`
+# may also name a publication.
+_URL_KEYS = ("url", "source", "link", "canonical_url")
+_WEB_ADDRESS = re.compile(r"https?://\S+")
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 _LINE_BREAKS = frozenset({"softbreak", "hardbreak"})
 _LINK_SEPARATORS = re.compile(r"[\s|｜/·•>»,，、;；-]*")  # what stands between the links of a menu
 
 
 def extract_markdown(source: str) -> Page:
-    """The file's text (see the module docstring), and the title and date its front matter gives."""
-    title = published_at = None
+    """The file's text (see the module docstring), and the title, date and address its front matter gives."""
+    meta: dict[object, object] = {}
     if front := _FRONT_MATTER.match(source):
-        title, published_at = _front_matter(front.group(1))
+        meta = _front_matter(front.group(1))
         source = source[front.end() :]
-    return Page(page_text(map(_block, _split_blocks(_PARSER.parse(source)))), title, published_at)
+    text = page_text(map(_block, _split_blocks(_PARSER.parse(source))))
+    return Page(text, _scalar(meta, _TITLE_KEYS), _scalar(meta, _DATE_KEYS), _web_address(meta))
 
 
-def _front_matter(block: str) -> tuple[str | None, str | None]:
-    """``title`` and the first date field of a YAML front matter block; nothing from one that is not YAML."""
+def _front_matter(block: str) -> dict[object, object]:
+    """A YAML front matter block's fields; none from one that is not a YAML mapping."""
     try:
         meta = yaml.safe_load(block)
     except yaml.YAMLError:
-        return None, None
-    if not isinstance(meta, dict):
-        return None, None
-    return _scalar(meta, _TITLE_KEYS), _scalar(meta, _DATE_KEYS)
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _scalar(meta: dict[object, object], keys: Sequence[str]) -> str | None:
@@ -59,6 +62,14 @@ def _scalar(meta: dict[object, object], keys: Sequence[str]) -> str | None:
             return value.isoformat()
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()
+    return None
+
+
+def _web_address(meta: dict[object, object]) -> str | None:
+    for key in _URL_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str) and _WEB_ADDRESS.fullmatch(value.strip()):
+            return value.strip()
     return None
 
 

@@ -16,6 +16,7 @@ class Page:
     text: str
     title: str | None
     published_at: str | None
+    url: str | None = None
 
 
 def page_text(blocks: Iterable[list[str]]) -> str:

@@ -125,7 +125,7 @@ class Ingestor:
             "id": article_id,
             "text": cleaned.text,
             "title": cleaned.title,
-            "url": raw.url,
+            "url": cleaned.url,
             "published_at": cleaned.published_at,
             "source": raw.source,
             "encoding": raw.encoding,
