@@ -46,7 +46,7 @@ def test_all_inputs_unreadable_exits_non_zero(tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "-q"])
     assert result.exit_code == 1
     assert "empty file" in result.output
-    assert "error [E100] no article read: 1 input(s) skipped, reasons above" in result.output
+    assert f"error [E100] no article read: 1 input(s) skipped, reasons in {tmp_path / 'o.log.jsonl'}" in result.output
 
 
 def test_a_folder_without_articles_says_so(tmp_path):

@@ -7,6 +7,7 @@ import yaml
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.errors import InputError
 from toolkit.pipeline.run import Pipeline, PipelineConfig
 from toolkit.report.html import build_report
 
@@ -93,3 +94,25 @@ def test_report_is_self_contained_and_renders_in_chromium(workdir, tmp_path):
 def test_report_command_needs_a_work_dir(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 1 and "no sentences.jsonl" in result.output
+
+
+def test_a_run_over_no_readable_article_stops_at_ingest_and_says_where_the_reasons_are(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "empty.txt").write_bytes(b"")
+    (inputs / "bad.txt.gz").write_bytes(b"not gzip")
+    logged: list[str] = []
+    with pytest.raises(InputError, match=r"no article read: 2 input\(s\) skipped, reasons in .*sentences\.log\.jsonl"):
+        Pipeline([inputs], tmp_path / "work", PipelineConfig(), show_progress=False, log=logged.append).run()
+    assert logged == ["[ingest] running"]  # nothing after it ran on empty input
+    assert (tmp_path / "work" / "sentences.log.jsonl").read_text(encoding="utf-8").count('"skipped"') == 2
+
+
+def test_ingest_stage_reports_what_it_skipped(tmp_path, examples):
+    inputs = tmp_path / "in"
+    shutil.copytree(examples, inputs)
+    (inputs / "empty.txt").write_bytes(b"")
+    logged: list[str] = []
+    Pipeline([inputs], tmp_path / "work", PipelineConfig(), show_progress=False, log=logged.append).run()
+    line = next(entry for entry in logged if entry.startswith("[ingest] ") and "articles" in entry)
+    assert re.fullmatch(r"\[ingest\] \d+ articles, \d+ units; 1 skipped inputs or warnings, listed in .*sentences\.log\.jsonl", line)

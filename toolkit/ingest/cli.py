@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from toolkit.config import IngestConfig
-from toolkit.errors import ConfigError, InputError
+from toolkit.errors import ConfigError
 from toolkit.ingest.pipeline import IngestSummary, ingest
-from toolkit.ingest.sources import SUPPORTED
 from toolkit.io import sidecar_path
 
 _SHOWN = 10  # skipped inputs, and warnings, printed; the rest are in <out>.log.jsonl
@@ -69,10 +68,4 @@ def ingest_command(
         raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}") from None
     summary = ingest(inputs, out, config, show_progress=not quiet)
     print_summary(summary, out, Console())
-    if summary.articles == 0:
-        if summary.skipped:
-            raise InputError(
-                f"no article read: {len(summary.skipped)} input(s) skipped, reasons above and in {sidecar_path(out, 'log')}"
-            )
-        kinds = " ".join(sorted(SUPPORTED))
-        raise InputError(f"no article read: no {kinds} file (or .gz of one) in {', '.join(map(str, inputs))}")
+    summary.require_articles(inputs, out)

@@ -15,7 +15,8 @@ from toolkit.config import IngestConfig
 from toolkit.ingest.boilerplate import load_rules
 from toolkit.ingest.clean import clean_article
 from toolkit.ingest.normalize import Script, normalize, unit_scripts
-from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
+from toolkit.errors import InputError
+from toolkit.ingest.sources import SUPPORTED, RawArticle, Skipped, discover, read_sources
 from toolkit.io import RecordWriter, refuse_overwrite, sidecar_path
 from toolkit.progress import progress_bar
 from toolkit.records import article_id_for, sentence_ids
@@ -47,6 +48,16 @@ class IngestSummary:
             *({"level": "warning", "source": source, "message": message} for source, message in self.warnings),
             *({"level": "warning", "source": source, "message": _EMPTY} for source in self.empty_articles),
         ]
+
+    def require_articles(self, inputs: Iterable[str | Path], out: str | Path) -> None:
+        """Raise ``InputError`` saying why, when the run read no article: every later stage would be empty."""
+        if self.articles:
+            return
+        if self.skipped:
+            log = sidecar_path(out, "log")
+            raise InputError(f"no article read: {len(self.skipped)} input(s) skipped, reasons in {log}")
+        kinds = " ".join(sorted(SUPPORTED))
+        raise InputError(f"no article read: no {kinds} file (or .gz of one) in {', '.join(map(str, inputs))}")
 
 
 def sentence_records(

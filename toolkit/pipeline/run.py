@@ -116,7 +116,7 @@ class Pipeline:
         from toolkit.config import IngestConfig
         from toolkit.evaluate.report import evaluate_model
         from toolkit.ingest import ingest
-        from toolkit.io import RecordWriter, read_records
+        from toolkit.io import RecordWriter, read_records, sidecar_path
         from toolkit.predict.run import run_predict
         from toolkit.resources import data_dir
         from toolkit.train.config import DataConfig, Source, load_train_config
@@ -126,8 +126,14 @@ class Pipeline:
         cfg, wd = self.config, self.workdir
         wd.mkdir(parents=True, exist_ok=True)
         sentences, pre = wd / "sentences.jsonl", wd / "preannotated.jsonl"
-        results = [self._stage("ingest", self.inputs, cfg.ingest, [sentences],
-                               lambda: ingest(self.inputs, sentences, IngestConfig(**cfg.ingest), show_progress=self.show_progress))]
+        def ingest_stage() -> None:
+            summary = ingest(self.inputs, sentences, IngestConfig(**cfg.ingest), show_progress=self.show_progress)
+            summary.require_articles(self.inputs, sentences)
+            problems = len(summary.problems())
+            log = f"; {problems} skipped inputs or warnings, listed in {sidecar_path(sentences, 'log')}" if problems else ""
+            self.log(f"[ingest] {summary.articles} articles, {summary.sentences} units{log}")
+
+        results = [self._stage("ingest", self.inputs, cfg.ingest, [sentences], ingest_stage)]
 
         def preannotate() -> None:
             rules = RulePreannotator(config=RulesConfig.from_file(cfg.rules) if cfg.rules else RulesConfig())
