@@ -50,7 +50,7 @@ def test_a_reposted_wechat_article_keeps_only_its_body():
     )
     result = strip_boilerplate(text, load_rules())
     assert result.text == "小米公布财报,营收创新高。\n汽车业务交付超预期,投资者关注产能。\n第三段正文:点击率与在看数提升。"
-    assert result.removed == {"original_title": 1, "follow_prompt": 4, "related_links": 2}
+    assert result.removed == {"original_title": 1, "follow_prompt": 2, "share_widget": 2, "related_links": 2}
 
 
 def test_truncation_never_cuts_the_start_of_an_article():
