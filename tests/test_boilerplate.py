@@ -53,6 +53,30 @@ def test_a_reposted_wechat_article_keeps_only_its_body():
     assert result.removed == {"original_title": 1, "follow_prompt": 2, "share_widget": 2, "related_links": 2}
 
 
+def test_investment_disclaimers_go_but_risk_statements_stay():
+    """The formula closing finance articles is boilerplate (neutral by the guidelines), yet the rules would
+    pre-annotate it negative/risk; a sentence that states a real risk keeps its place."""
+    text = "\n".join(
+        [
+            "小米股價週二上漲5%。",
+            "分析师提醒,存储芯片涨价可能压缩利润,投资者需谨慎。",
+            "风险提示:新品销量不及预期;行业竞争加剧。",  # a broker note's risks are content
+            "第三段正文。",
+            "風險提示:本文所提及觀點僅供參考,不構成投資建議。",
+            "股市有风险，投资需谨慎。",
+            "以上内容仅供参考,投资者据此操作,风险自担。",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == [
+        "小米股價週二上漲5%。",
+        "分析师提醒,存储芯片涨价可能压缩利润,投资者需谨慎。",
+        "风险提示:新品销量不及预期;行业竞争加剧。",
+        "第三段正文。",
+    ]
+    assert result.removed == {"investment_disclaimer": 3}
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
