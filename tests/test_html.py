@@ -1,5 +1,7 @@
 """HTML pages: the text handed to segmentation carries the page's structure and nothing of its markup."""
 
+import pytest
+
 from toolkit.ingest.html import extract_page
 
 
@@ -61,3 +63,20 @@ def test_lists_tables_and_line_breaks_become_units_of_their_kind(units):
 def test_a_page_without_text_gives_an_empty_article():
     assert extract_page("<html><body></body></html>").text == ""
     assert extract_page("not a page \x00").text == ""
+
+
+@pytest.mark.parametrize(
+    ("title", "headline"),
+    [
+        ("小米汽车交付提速_网易订阅", "小米汽车交付提速"),
+        ("小米汽车交付提速_财经频道_新浪网", "小米汽车交付提速"),
+        ("小米汽車交付提速_經濟日報", "小米汽車交付提速"),
+        ("小米_百度百科", "小米_百度百科"),  # a two-character head is the page's subject, not a headline
+        ("小米汽车交付提速", "小米汽车交付提速"),
+    ],
+)
+def test_a_page_title_loses_the_site_names_chinese_sites_append(title, headline):
+    html = f"""<html><head><title>{title}</title></head><body><div>
+    <p>小米集团周二表示,其电动汽车本月交付量突破四万辆,创历史新高,全年交付目标将提前完成。</p>
+    <p>分析师认为,随着北京二期工厂投产,小米汽车的产能瓶颈将明显缓解,但价格竞争依然激烈。</p></div></body></html>"""
+    assert extract_page(html).title == headline

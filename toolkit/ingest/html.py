@@ -28,6 +28,10 @@ _MIN_EXTRACTED_CHARS = 50
 _BLOCKS = frozenset({"p", "head", "list", "table", "quote", "code", "pre", "div"})
 _HEADING = re.compile(r"h([1-6])")
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # not U+3000 or U+00A0, which a browser keeps
+# Chinese sites title a page "headline_channel_site" (小米汽车交付提速_网易订阅, …_财经频道_新浪网), with no
+# spaces around the underscore; trafilatura splits a <title> only at a spaced separator (" - ", " | ").
+_SITE_SUFFIX = re.compile(r"(?:_[^_]{1,20})+$")
+_MIN_HEADLINE_CHARS = 4  # 小米_百度百科 names a page about 小米: its head is too short to be a headline
 
 
 def _config() -> ConfigParser:
@@ -43,7 +47,7 @@ _CONFIG = _config()
 
 
 def extract_page(html: str) -> Page:
-    """The page's main text (see the module docstring), its title, its published date (YYYY-MM-DD) and its
+    """The page's main text (see the module docstring), its headline, its published date (YYYY-MM-DD) and its
     own address (canonical link or og:url), which a saved page keeps while its file name loses it."""
     doc = trafilatura.bare_extraction(
         html, include_tables=True, include_formatting=True, include_comments=False, with_metadata=True,
@@ -51,7 +55,13 @@ def extract_page(html: str) -> Page:
     )
     if doc is None or doc.body is None:
         return Page("", None, None)
-    return Page(page_text(map(_block, doc.body)), doc.title, doc.date, doc.url)
+    return Page(page_text(map(_block, doc.body)), doc.title and _headline(doc.title), doc.date, doc.url)
+
+
+def _headline(title: str) -> str:
+    """The title without the site and channel names that Chinese sites append with underscores."""
+    head = _SITE_SUFFIX.sub("", title).strip()
+    return head if len(head) >= _MIN_HEADLINE_CHARS else title
 
 
 def _block(element: _Element) -> list[str]:
