@@ -1,7 +1,7 @@
 import pytest
 
 from toolkit.errors import SchemaError
-from toolkit.ingest.boilerplate import _alternatives, load_rules, strip_boilerplate
+from toolkit.ingest.boilerplate import _alternatives, _uncaptured, load_rules, strip_boilerplate
 
 
 def test_drop_and_truncate_rules_cover_both_scripts():
@@ -77,6 +77,43 @@ def test_investment_disclaimers_go_but_risk_statements_stay():
     assert result.removed == {"investment_disclaimer": 3}
 
 
+def test_a_portal_page_saved_as_text_keeps_only_its_headline_and_body():
+    text = "\n".join(
+        [
+            "首页 | 新闻 | 财经 | 科技",
+            "小米汽车交付提速",
+            "2025-11-05 09:30 来源：证券时报网 作者：张三",
+            "字号：大 中 小",
+            "（原標題：小米汽車十一月交付破四萬）",
+            "2025年11月5日,小米集团表示本月交付量突破四万辆。",  # a date that opens a sentence is text
+            "图片来源：视觉中国",
+            "业务 | 收入 | 同比",  # a table row without its outer pipes
+            "声明指出,公司将继续扩产。",
+            "【免责声明】本文仅代表作者本人观点，与本网站无关。",
+            "打开APP阅读更多精彩内容",
+            "上一篇：华为发布新款手机",
+            "下一篇：比亚迪销量再创新高",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == [
+        "小米汽车交付提速",
+        "2025年11月5日,小米集团表示本月交付量突破四万辆。",
+        "业务 | 收入 | 同比",
+        "声明指出,公司将继续扩产。",
+    ]
+    assert result.removed == {
+        "nav_menu": 1,
+        "dateline": 1,
+        "share_widget": 1,
+        "original_title": 1,
+        "image_credit": 1,
+        "platform_disclaimer": 1,
+        "accessibility_widget": 1,
+        "prev_next": 2,
+    }
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
@@ -108,6 +145,11 @@ def test_layout_is_normalised_but_kept_lines_are_not_rewritten():
 
 def test_alternatives_split_only_at_the_top_level():
     assert _alternatives(r"^a|b(c|d)|[|x]|\||[]|]y") == ["^a", "b(c|d)", "[|x]", r"\|", "[]|]y"]
+
+
+def test_joined_rules_lose_only_their_capturing_groups():
+    pattern = r"(a|b)\(c[(]d(?:e)(?=f)(?<!g)[^(]((h))"
+    assert _uncaptured(pattern) == r"(?:a|b)\(c[(]d(?:e)(?=f)(?<!g)[^(](?:(?:h))"
 
 
 def test_a_line_is_named_after_the_first_matching_rule_in_file_order(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,9 +40,13 @@ class Rule(BaseModel):
         return self
 
 
-def _alternatives(pattern: str) -> list[str]:
-    """Split a regular expression at its top-level ``|`` (outside groups and character classes)."""
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
+def _syntax(pattern: str) -> Iterator[tuple[int, int]]:
+    """Index and group depth of each character of a regular expression that is syntax.
+
+    Escaped characters and the insides of character classes are skipped: there ``|`` and ``(`` are
+    literals.
+    """
+    depth, i, in_class = 0, 0, False
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
@@ -53,16 +57,29 @@ def _alternatives(pattern: str) -> list[str]:
             in_class = True
             i += pattern.startswith("^", i + 1)
             i += pattern.startswith("]", i + 1)  # "[]...]" and "[^]...]": a leading ] is a literal
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
+        else:
+            depth -= char == ")"
+            yield i, depth
+            depth += char == "("
         i += 1
-    parts.append(pattern[start:])
-    return parts
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """Split a regular expression at its top-level ``|`` (outside groups and character classes)."""
+    cuts = [i for i, depth in _syntax(pattern) if depth == 0 and pattern[i] == "|"]
+    return [pattern[start + 1 : end] for start, end in zip([-1, *cuts], [*cuts, len(pattern)])]
+
+
+def _uncaptured(pattern: str) -> str:
+    """The pattern with its capturing groups made non-capturing.
+
+    A joined expression only needs to know whether a line matches, and a capturing group that opens an
+    alternative costs a mark and hides its first literal from the regex engine's quick branch check.
+    """
+    opens = [i for i, _ in _syntax(pattern) if pattern[i] == "(" and not pattern.startswith("?", i + 1)]
+    for i in reversed(opens):
+        pattern = f"{pattern[: i + 1]}?:{pattern[i + 1 :]}"
+    return pattern
 
 
 LineTest = Callable[[str], re.Match[str] | None]
@@ -83,13 +100,13 @@ def _line_tests(rules: tuple[Rule, ...]) -> list[LineTest]:
     """
     standalone = [bool(_STANDALONE.search(rule.pattern.pattern)) for rule in rules]
     pieces = [
-        f"(?:{piece})"
+        _uncaptured(piece)
         for rule, alone in zip(rules, standalone)
         if not alone
         for piece in _alternatives(rule.pattern.pattern)
     ]
-    anchored = "|".join(p for p in pieces if p.startswith("(?:^"))
-    floating = "|".join(p for p in pieces if not p.startswith("(?:^"))
+    anchored = "|".join(p[1:] for p in pieces if p.startswith("^"))  # match starts at 0: ^ is implied
+    floating = "|".join(p for p in pieces if not p.startswith("^"))
     tests = (anchored and re.compile(anchored).match, floating and re.compile(floating).search)
     own = [rule.pattern.search for rule, alone in zip(rules, standalone) if alone]
     return [test for test in tests if test] + own
