@@ -114,6 +114,31 @@ def test_a_portal_page_saved_as_text_keeps_only_its_headline_and_body():
     }
 
 
+def test_a_traditional_page_loses_its_weekday_dateline_and_share_row():
+    text = "\n".join(
+        [
+            "主頁 > 財經 > 科技",
+            "小米汽車第三季交付量創新高",
+            "2025年11月18日 星期二 10:32",
+            "小米集團昨日公布，第三季電動車交付量按季增長逾三成。",
+            "公司表示，新工廠將於明年投產。",
+            "分享到：",
+            "Facebook",
+            "WhatsApp",
+            "微博",
+            "分析師認為，微信支付的份額仍在擴大。",  # a network named inside a sentence stays
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == [
+        "小米汽車第三季交付量創新高",
+        "小米集團昨日公布，第三季電動車交付量按季增長逾三成。",
+        "公司表示，新工廠將於明年投產。",
+        "分析師認為，微信支付的份額仍在擴大。",
+    ]
+    assert result.removed == {"breadcrumb": 1, "dateline": 1, "share_widget": 4}
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
