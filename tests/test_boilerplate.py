@@ -89,6 +89,7 @@ def test_a_portal_page_saved_as_text_keeps_only_its_headline_and_body():
             "图片来源：视觉中国",
             "业务 | 收入 | 同比",  # a table row without its outer pipes
             "声明指出,公司将继续扩产。",
+            "（文章來源：證券時報）",
             "【免责声明】本文仅代表作者本人观点，与本网站无关。",
             "打开APP阅读更多精彩内容",
             "上一篇：华为发布新款手机",
@@ -108,6 +109,7 @@ def test_a_portal_page_saved_as_text_keeps_only_its_headline_and_body():
         "share_widget": 1,
         "original_title": 1,
         "image_credit": 1,
+        "editor_credit": 1,
         "platform_disclaimer": 1,
         "accessibility_widget": 1,
         "prev_next": 2,
