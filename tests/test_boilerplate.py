@@ -141,6 +141,45 @@ def test_a_traditional_page_loses_its_weekday_dateline_and_share_row():
     assert result.removed == {"breadcrumb": 1, "dateline": 1, "share_widget": 4}
 
 
+def test_credits_counters_tags_and_promotions_go_but_bylines_and_interview_turns_stay():
+    text = "\n".join(
+        [
+            "作者：张三",  # the byline is part of the story, as in the reviewed export
+            "本文来自微信公众号“科技观察”，作者：张三，经授权发布。",
+            "记者：你们明年的交付目标是多少？",  # an interview turn
+            "编辑部表示，这款车将于明年上市。",
+            "用户可扫描二维码参与试驾活动。",
+            "阅读量突破10万,评论区有人说价格太高了。",
+            "平台声明：该文观点仅代表作者本人，本号仅提供信息存储空间服务。",
+            "责任编辑：李四 SF065",
+            "[校对：王五]",
+            "相关标签：小米 汽车",
+            "0条评论",
+            "阅读 1.2万",
+            "举报/反馈",
+            "海量资讯、精准解读，尽在某某财经APP",
+            "返回首页，查看更多",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == [
+        "作者：张三",
+        "记者：你们明年的交付目标是多少？",
+        "编辑部表示，这款车将于明年上市。",
+        "用户可扫描二维码参与试驾活动。",
+        "阅读量突破10万,评论区有人说价格太高了。",
+    ]
+    assert result.removed == {
+        "reprint_notice": 1,
+        "platform_disclaimer": 1,
+        "editor_credit": 2,
+        "tag_line": 1,
+        "share_widget": 3,
+        "follow_prompt": 1,
+        "accessibility_widget": 1,
+    }
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
