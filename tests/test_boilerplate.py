@@ -180,6 +180,39 @@ def test_credits_counters_tags_and_promotions_go_but_bylines_and_interview_turns
     }
 
 
+def test_a_taiwanese_wire_story_keeps_its_dateline_sentence_and_byline_but_not_its_credits():
+    text = "\n".join(
+        [
+            "記者張三／台北報導",  # the byline stays
+            "（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。",
+            "▲小米新機亮相。（圖／記者王五攝）",
+            "請繼續往下閱讀...",
+            "廣告",
+            "圖像識別技術也被用於智慧工廠。",
+            "他說，這不代表公司立場。",
+            "編按：本文為作者觀點，不代表本刊立場。",
+            "（編輯：李四）1141118",
+            "本網站所刊載之內容，版權均屬本公司所有。",
+            "點我看更多",
+        ]
+    )
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == [
+        "記者張三／台北報導",
+        "（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。",
+        "圖像識別技術也被用於智慧工廠。",
+        "他說，這不代表公司立場。",
+    ]
+    assert result.removed == {
+        "image_credit": 1,
+        "accessibility_widget": 2,
+        "share_widget": 1,
+        "platform_disclaimer": 1,
+        "editor_credit": 1,
+        "reprint_notice": 1,
+    }
+
+
 def test_truncation_never_cuts_the_start_of_an_article():
     text = "相关推荐\n这是正文第一句。"
     assert strip_boilerplate(text, load_rules()).text == text
