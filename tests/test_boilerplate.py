@@ -1,7 +1,8 @@
 import pytest
 
 from toolkit.errors import SchemaError
-from toolkit.ingest.boilerplate import _alternatives, _uncaptured, load_rules, strip_boilerplate
+from toolkit.ingest.boilerplate import _alternatives, _distributed, _uncaptured, load_rules, strip_boilerplate
+from toolkit.ingest.normalize import normalize
 
 
 def test_drop_and_truncate_rules_cover_both_scripts():
@@ -249,6 +250,38 @@ def test_alternatives_split_only_at_the_top_level():
 def test_joined_rules_lose_only_their_capturing_groups():
     pattern = r"(a|b)\(c[(]d(?:e)(?=f)(?<!g)[^(]((h))"
     assert _uncaptured(pattern) == r"(?:a|b)\(c[(]d(?:e)(?=f)(?<!g)[^(](?:(?:h))"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "alternatives"),
+    [
+        (r"(?:a|b)?c", ["ac", "bc", "c"]),
+        (r"(?:a|(?:b|c)d)e", ["ae", "bde", "cde"]),
+        (r"[-=\s]*(?:完|END)$", [r"[-=\s][-=\s]{0,}(?:完|END)$", "完$", "END$"]),
+        (r"\d{1,6}$", [r"\d\d{0,5}$"]),
+        (r"[+-]?\d", [r"[+-]\d", r"\d"]),
+        (r"(?:a|b){0}c", ["c"]),
+        (r"(?:a|b)*+c", [r"(?:a|b)*+c"]),  # possessive: kept as it is
+        (r"[ab]c", [r"[ab]c"]),
+        (r"(?=x)y", [r"(?=x)y"]),
+    ],
+)
+def test_leading_groups_and_repeats_are_spread_into_alternatives(pattern, alternatives):
+    assert _distributed(pattern) == alternatives
+
+
+def test_joined_tests_find_exactly_the_lines_the_rules_search(examples):
+    """The joined, rewritten expressions must keep every rule's meaning: compare with each rule's own
+    search on the sample files' lines and on each rule's example, cut and padded."""
+    rules = load_rules()
+    lines = [normalize(line).strip() for path in sorted(examples.iterdir()) for line in path.read_text("utf-8").split("\n")]
+    for rule in (*rules.drop_line, *rules.truncate_after):
+        example = normalize(rule.example)
+        lines += [example, f"正文{example}", f"{example}。", example[1:], example[:-1], f"({example})"]
+    for matcher, rule_list in zip(rules.matchers, (rules.drop_line, rules.truncate_after)):
+        expected = [i for i, line in enumerate(lines) if line and any(r.pattern.search(line) for r in rule_list)]
+        assert 0 < len(expected) < len(lines) / 2
+        assert matcher.hits(lines) == expected
 
 
 def test_a_line_is_named_after_the_first_matching_rule_in_file_order(tmp_path):
