@@ -23,10 +23,14 @@ from pathlib import Path
 
 from ingest import SAMPLES
 
-# What each stage runs, over prepared lists: raws (RawArticle), cleaned (CleanArticle), spans, norms.
+# What each stage runs, over prepared lists: raws (RawArticle), cleaned (CleanArticle), spans, norms,
+# probes (each article's normalised, stripped lines, as boilerplate removal tests them) and dropped (the
+# lines the drop rules match, which it names). line_tests and rule_names are parts of boilerplate.
 STAGES = {
     "normalize": "[normalize(raw.content) for raw in raws]",
     "boilerplate": "[strip_boilerplate(raw.content, ingestor.rules) for raw in raws]",
+    "line_tests": "[drop.hits(lines) for lines in probes]",
+    "rule_names": "[[drop.name(line) for line in lines] for lines in dropped]",
     "clean": "[clean_article(raw, ingestor.rules) for raw in raws]",
     "segment": "[unit_spans(c.text, ingestor.segment_config) for c in cleaned]",
     "scripts": "[unit_scripts(c.text, s) for c, s in zip(cleaned, spans)]",
@@ -55,6 +59,9 @@ ingestor = Ingestor()
 cleaned = [clean_article(raw, ingestor.rules) for raw in raws]
 spans = [unit_spans(c.text, ingestor.segment_config) for c in cleaned]
 norms = [[c.text_norm[a:b] for a, b, _ in s] for c, s in zip(cleaned, spans)]
+drop = ingestor.rules.matchers[0]
+probes = [[line.strip() for line in normalize(raw.content.replace("\\r\\n", "\\n")).split("\\n")] for raw in raws]
+dropped = [[lines[i] for i in drop.hits(lines)] for lines in probes]
 import gc
 gc.collect()
 gc.freeze()  # the prepared inputs are not traversed by the stage's collections, as in a streaming run

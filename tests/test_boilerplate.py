@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 
 from toolkit.errors import SchemaError
@@ -5,213 +7,112 @@ from toolkit.ingest.boilerplate import _alternatives, _distributed, _uncaptured,
 from toolkit.ingest.normalize import normalize
 
 
-def test_drop_and_truncate_rules_cover_both_scripts():
-    text = "\n".join(
-        [
-            "网易首页 > 网易号 > 正文",
-            "分享至",
-            "0",
-            "小米公布财报,营收创新高。",
-            "汽车业务交付超预期。",
-            "第三段正文。",
-            "（完）",
-            "本文版權歸作者所有,未經允許不得轉載。",
-            "特别声明:以上内容为自媒体平台用户上传并发布,本平台仅提供信息存储服务。",
-            "熱點推薦：",  # a colon may follow the list's title
-            "某条链接标题",
-            "2026-01-13 19:03:00",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text == "小米公布财报,营收创新高。\n汽车业务交付超预期。\n第三段正文。"
-    assert result.removed == {
-        "breadcrumb": 1,
-        "share_widget": 2,
-        "reprint_notice": 1,
-        "platform_disclaimer": 1,
-        "end_marker": 1,
-        "related_links": 3,
-    }
+# Pages as lines, each with the rule that must remove it (None: a body line that stays). A list title
+# that truncate_after matches takes every later line with it, so those lines carry its name too.
+PAGES = {
+    "netease_page_in_both_scripts": [
+        ("网易首页 > 网易号 > 正文", "breadcrumb"),
+        ("分享至", "share_widget"),
+        ("0", "share_widget"),
+        ("小米公布财报,营收创新高。", None),
+        ("汽车业务交付超预期。", None),
+        ("第三段正文。", None),
+        ("（完）", "end_marker"),
+        ("本文版權歸作者所有,未經允許不得轉載。", "reprint_notice"),
+        ("特别声明:以上内容为自媒体平台用户上传并发布,本平台仅提供信息存储服务。", "platform_disclaimer"),
+        ("熱點推薦：", "related_links"),  # a colon may follow the list's title
+        ("某条链接标题", "related_links"),
+        ("2026-01-13 19:03:00", "related_links"),
+    ],
+    "reposted_wechat_article": [
+        ("原標題：小米汽車交付提速", "original_title"),
+        ("↑點擊上方藍字關注我們", "follow_prompt"),
+        ("小米公布财报,营收创新高。", None),
+        ("长按识别二维码，关注公众号", "follow_prompt"),
+        ("汽车业务交付超预期,投资者关注产能。", None),  # 关注 inside a sentence is text
+        ("第三段正文:点击率与在看数提升。", None),
+        ("分享、点赞、在看", "share_widget"),
+        ("写留言", "share_widget"),
+        ("往期推荐", "related_links"),
+        ("小米十五周年回顾", "related_links"),
+    ],
+    # The formula closing finance articles is boilerplate (neutral by the guidelines), yet the rules
+    # would pre-annotate it negative/risk; a sentence that states a real risk keeps its place.
+    "investment_disclaimers_but_not_risk_statements": [
+        ("小米股價週二上漲5%。", None),
+        ("分析师提醒,存储芯片涨价可能压缩利润,投资者需谨慎。", None),
+        ("风险提示:新品销量不及预期;行业竞争加剧。", None),  # a broker note's risks are content
+        ("第三段正文。", None),
+        ("風險提示:本文所提及觀點僅供參考,不構成投資建議。", "investment_disclaimer"),
+        ("股市有风险，投资需谨慎。", "investment_disclaimer"),
+        ("以上内容仅供参考,投资者据此操作,风险自担。", "investment_disclaimer"),
+    ],
+    "portal_page_saved_as_text": [
+        ("首页 | 新闻 | 财经 | 科技", "nav_menu"),
+        ("小米汽车交付提速", None),
+        ("2025-11-05 09:30 来源：证券时报网 作者：张三", "dateline"),
+        ("字号：大 中 小", "share_widget"),
+        ("（原標題：小米汽車十一月交付破四萬）", "original_title"),
+        ("2025年11月5日,小米集团表示本月交付量突破四万辆。", None),  # a date that opens a sentence is text
+        ("图片来源：视觉中国", "image_credit"),
+        ("业务 | 收入 | 同比", None),  # a table row without its outer pipes
+        ("声明指出,公司将继续扩产。", None),
+        ("（文章來源：證券時報）", "editor_credit"),
+        ("【免责声明】本文仅代表作者本人观点，与本网站无关。", "platform_disclaimer"),
+        ("打开APP阅读更多精彩内容", "accessibility_widget"),
+        ("上一篇：华为发布新款手机", "prev_next"),
+        ("下一篇：比亚迪销量再创新高", "prev_next"),
+    ],
+    "traditional_page_with_weekday_and_share_row": [
+        ("主頁 > 財經 > 科技", "breadcrumb"),
+        ("小米汽車第三季交付量創新高", None),
+        ("2025年11月18日 星期二 10:32", "dateline"),
+        ("小米集團昨日公布，第三季電動車交付量按季增長逾三成。", None),
+        ("公司表示，新工廠將於明年投產。", None),
+        ("分享到：", "share_widget"),
+        ("Facebook", "share_widget"),
+        ("WhatsApp", "share_widget"),
+        ("微博", "share_widget"),
+        ("分析師認為，微信支付的份額仍在擴大。", None),  # a network named inside a sentence stays
+    ],
+    "credits_counters_tags_and_promotions": [
+        ("作者：张三", None),  # the byline is part of the story, as in the reviewed export
+        ("本文来自微信公众号“科技观察”，作者：张三，经授权发布。", "reprint_notice"),
+        ("记者：你们明年的交付目标是多少？", None),  # an interview turn
+        ("编辑部表示，这款车将于明年上市。", None),
+        ("用户可扫描二维码参与试驾活动。", None),
+        ("阅读量突破10万,评论区有人说价格太高了。", None),
+        ("平台声明：该文观点仅代表作者本人，本号仅提供信息存储空间服务。", "platform_disclaimer"),
+        ("责任编辑：李四 SF065", "editor_credit"),
+        ("[校对：王五]", "editor_credit"),
+        ("相关标签：小米 汽车", "tag_line"),
+        ("0条评论", "share_widget"),
+        ("阅读 1.2万", "share_widget"),
+        ("举报/反馈", "share_widget"),
+        ("海量资讯、精准解读，尽在某某财经APP", "follow_prompt"),
+        ("返回首页，查看更多", "accessibility_widget"),
+    ],
+    "taiwanese_wire_story": [
+        ("記者張三／台北報導", None),  # the byline stays
+        ("（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。", None),
+        ("▲小米新機亮相。（圖／記者王五攝）", "image_credit"),
+        ("請繼續往下閱讀...", "accessibility_widget"),
+        ("廣告", "share_widget"),
+        ("圖像識別技術也被用於智慧工廠。", None),
+        ("他說，這不代表公司立場。", None),
+        ("編按：本文為作者觀點，不代表本刊立場。", "platform_disclaimer"),
+        ("（編輯：李四）1141118", "editor_credit"),
+        ("本網站所刊載之內容，版權均屬本公司所有。", "reprint_notice"),
+        ("點我看更多", "accessibility_widget"),
+    ],
+}
 
 
-def test_a_reposted_wechat_article_keeps_only_its_body():
-    text = "\n".join(
-        [
-            "原標題：小米汽車交付提速",
-            "↑點擊上方藍字關注我們",
-            "小米公布财报,营收创新高。",
-            "长按识别二维码，关注公众号",
-            "汽车业务交付超预期,投资者关注产能。",  # 关注 inside a sentence is text
-            "第三段正文:点击率与在看数提升。",
-            "分享、点赞、在看",
-            "写留言",
-            "往期推荐",
-            "小米十五周年回顾",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text == "小米公布财报,营收创新高。\n汽车业务交付超预期,投资者关注产能。\n第三段正文:点击率与在看数提升。"
-    assert result.removed == {"original_title": 1, "follow_prompt": 2, "share_widget": 2, "related_links": 2}
-
-
-def test_investment_disclaimers_go_but_risk_statements_stay():
-    """The formula closing finance articles is boilerplate (neutral by the guidelines), yet the rules would
-    pre-annotate it negative/risk; a sentence that states a real risk keeps its place."""
-    text = "\n".join(
-        [
-            "小米股價週二上漲5%。",
-            "分析师提醒,存储芯片涨价可能压缩利润,投资者需谨慎。",
-            "风险提示:新品销量不及预期;行业竞争加剧。",  # a broker note's risks are content
-            "第三段正文。",
-            "風險提示:本文所提及觀點僅供參考,不構成投資建議。",
-            "股市有风险，投资需谨慎。",
-            "以上内容仅供参考,投资者据此操作,风险自担。",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text.split("\n") == [
-        "小米股價週二上漲5%。",
-        "分析师提醒,存储芯片涨价可能压缩利润,投资者需谨慎。",
-        "风险提示:新品销量不及预期;行业竞争加剧。",
-        "第三段正文。",
-    ]
-    assert result.removed == {"investment_disclaimer": 3}
-
-
-def test_a_portal_page_saved_as_text_keeps_only_its_headline_and_body():
-    text = "\n".join(
-        [
-            "首页 | 新闻 | 财经 | 科技",
-            "小米汽车交付提速",
-            "2025-11-05 09:30 来源：证券时报网 作者：张三",
-            "字号：大 中 小",
-            "（原標題：小米汽車十一月交付破四萬）",
-            "2025年11月5日,小米集团表示本月交付量突破四万辆。",  # a date that opens a sentence is text
-            "图片来源：视觉中国",
-            "业务 | 收入 | 同比",  # a table row without its outer pipes
-            "声明指出,公司将继续扩产。",
-            "（文章來源：證券時報）",
-            "【免责声明】本文仅代表作者本人观点，与本网站无关。",
-            "打开APP阅读更多精彩内容",
-            "上一篇：华为发布新款手机",
-            "下一篇：比亚迪销量再创新高",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text.split("\n") == [
-        "小米汽车交付提速",
-        "2025年11月5日,小米集团表示本月交付量突破四万辆。",
-        "业务 | 收入 | 同比",
-        "声明指出,公司将继续扩产。",
-    ]
-    assert result.removed == {
-        "nav_menu": 1,
-        "dateline": 1,
-        "share_widget": 1,
-        "original_title": 1,
-        "image_credit": 1,
-        "editor_credit": 1,
-        "platform_disclaimer": 1,
-        "accessibility_widget": 1,
-        "prev_next": 2,
-    }
-
-
-def test_a_traditional_page_loses_its_weekday_dateline_and_share_row():
-    text = "\n".join(
-        [
-            "主頁 > 財經 > 科技",
-            "小米汽車第三季交付量創新高",
-            "2025年11月18日 星期二 10:32",
-            "小米集團昨日公布，第三季電動車交付量按季增長逾三成。",
-            "公司表示，新工廠將於明年投產。",
-            "分享到：",
-            "Facebook",
-            "WhatsApp",
-            "微博",
-            "分析師認為，微信支付的份額仍在擴大。",  # a network named inside a sentence stays
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text.split("\n") == [
-        "小米汽車第三季交付量創新高",
-        "小米集團昨日公布，第三季電動車交付量按季增長逾三成。",
-        "公司表示，新工廠將於明年投產。",
-        "分析師認為，微信支付的份額仍在擴大。",
-    ]
-    assert result.removed == {"breadcrumb": 1, "dateline": 1, "share_widget": 4}
-
-
-def test_credits_counters_tags_and_promotions_go_but_bylines_and_interview_turns_stay():
-    text = "\n".join(
-        [
-            "作者：张三",  # the byline is part of the story, as in the reviewed export
-            "本文来自微信公众号“科技观察”，作者：张三，经授权发布。",
-            "记者：你们明年的交付目标是多少？",  # an interview turn
-            "编辑部表示，这款车将于明年上市。",
-            "用户可扫描二维码参与试驾活动。",
-            "阅读量突破10万,评论区有人说价格太高了。",
-            "平台声明：该文观点仅代表作者本人，本号仅提供信息存储空间服务。",
-            "责任编辑：李四 SF065",
-            "[校对：王五]",
-            "相关标签：小米 汽车",
-            "0条评论",
-            "阅读 1.2万",
-            "举报/反馈",
-            "海量资讯、精准解读，尽在某某财经APP",
-            "返回首页，查看更多",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text.split("\n") == [
-        "作者：张三",
-        "记者：你们明年的交付目标是多少？",
-        "编辑部表示，这款车将于明年上市。",
-        "用户可扫描二维码参与试驾活动。",
-        "阅读量突破10万,评论区有人说价格太高了。",
-    ]
-    assert result.removed == {
-        "reprint_notice": 1,
-        "platform_disclaimer": 1,
-        "editor_credit": 2,
-        "tag_line": 1,
-        "share_widget": 3,
-        "follow_prompt": 1,
-        "accessibility_widget": 1,
-    }
-
-
-def test_a_taiwanese_wire_story_keeps_its_dateline_sentence_and_byline_but_not_its_credits():
-    text = "\n".join(
-        [
-            "記者張三／台北報導",  # the byline stays
-            "（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。",
-            "▲小米新機亮相。（圖／記者王五攝）",
-            "請繼續往下閱讀...",
-            "廣告",
-            "圖像識別技術也被用於智慧工廠。",
-            "他說，這不代表公司立場。",
-            "編按：本文為作者觀點，不代表本刊立場。",
-            "（編輯：李四）1141118",
-            "本網站所刊載之內容，版權均屬本公司所有。",
-            "點我看更多",
-        ]
-    )
-    result = strip_boilerplate(text, load_rules())
-    assert result.text.split("\n") == [
-        "記者張三／台北報導",
-        "（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。",
-        "圖像識別技術也被用於智慧工廠。",
-        "他說，這不代表公司立場。",
-    ]
-    assert result.removed == {
-        "image_credit": 1,
-        "accessibility_widget": 2,
-        "share_widget": 1,
-        "platform_disclaimer": 1,
-        "editor_credit": 1,
-        "reprint_notice": 1,
-    }
+@pytest.mark.parametrize("page", PAGES.values(), ids=PAGES.keys())
+def test_each_boilerplate_line_goes_under_its_rule_and_the_body_stays(page):
+    result = strip_boilerplate("\n".join(line for line, _ in page), load_rules())
+    assert result.text.split("\n") == [line for line, rule in page if rule is None]
+    assert result.removed == Counter(rule for _, rule in page if rule)
 
 
 def test_truncation_never_cuts_the_start_of_an_article():
