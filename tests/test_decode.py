@@ -37,7 +37,7 @@ def test_hong_kong_characters_outside_plain_big5_are_read():
 
 
 def test_short_text_mixing_chinese_and_latin_is_read_with_a_warning_not_skipped():
-    text = "致敬麦金塔,Spigen推Classic LS款iPhone"  # too "messy" for charset-normalizer's default ceiling
+    text = "向经典致敬,Anker推Nano Pro款iPhone充电器"  # too "messy" for charset-normalizer's default ceiling
     decoded = decode_bytes(text.encode("gbk"))
     assert (decoded.text, decoded.encoding) == (text, "gb18030")
     assert "low confidence" in decoded.warning and "--encoding" in decoded.warning
