@@ -105,6 +105,17 @@ PAGES = {
         ("本網站所刊載之內容，版權均屬本公司所有。", "reprint_notice"),
         ("點我看更多", "accessibility_widget"),
     ],
+    "investor_forum_post": [
+        ("$小米集团-W(01810)$ 今天放量上涨，汽车交付超预期。", None),
+        ("来自北京的消息称，新工厂将提前投产。", None),
+        ("发布于2025-11-18 10:32", "dateline"),
+        ("IP属地：北京", "post_meta"),
+        ("来自iPhone客户端", "post_meta"),
+        ("转发:12 评论:5 赞:30", "share_widget"),
+        ("网页链接", "share_widget"),
+        ("本话题在雪球有3条讨论，点击查看。", "post_meta"),
+        ("点击下载雪球手机客户端", "follow_prompt"),
+    ],
 }
 
 
