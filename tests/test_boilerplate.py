@@ -1,6 +1,8 @@
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolkit.errors import SchemaError
 from toolkit.ingest.boilerplate import _alternatives, _distributed, _uncaptured, load_rules, strip_boilerplate
@@ -193,6 +195,26 @@ def test_joined_tests_find_exactly_the_lines_the_rules_search(examples):
     for matcher, rule_list in zip(rules.matchers, (rules.drop_line, rules.truncate_after)):
         expected = [i for i, line in enumerate(lines) if line and any(r.pattern.search(line) for r in rule_list)]
         assert 0 < len(expected) < len(lines) / 2
+        assert matcher.hits(lines) == expected
+
+
+_RULES = load_rules()
+# The rules' own examples, whole and in pieces (so lines match or come near to it), and characters that
+# end or break them.
+_EXAMPLES = [normalize(rule.example) for rule in (*_RULES.drop_line, *_RULES.truncate_after)]
+_PIECES = sorted(
+    {example[i : i + n] for example in _EXAMPLES for n in (1, 2, 4) for i in range(0, len(example), n)}
+    | set(_EXAMPLES)
+    | set(" :|/>()【】-—。,0123456789小米")
+    | {"2025", "1234567", "    "}  # runs that cross the rules' repeat bounds
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join), min_size=1, max_size=8))
+def test_joined_tests_agree_with_each_rules_search_on_generated_lines(lines):
+    for matcher, rule_list in zip(_RULES.matchers, (_RULES.drop_line, _RULES.truncate_after)):
+        expected = [i for i, line in enumerate(lines) if line and any(r.pattern.search(line) for r in rule_list)]
         assert matcher.hits(lines) == expected
 
 
