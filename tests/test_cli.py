@@ -22,6 +22,7 @@ def test_ingest_command_writes_files_and_summary(tmp_path, examples):
     result = runner.invoke(app, ["ingest", str(examples), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert "ingest summary" in result.output and "table_row" in result.output
+    assert "boilerplate lines removed" in result.output and "related_links" in result.output
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
     assert {"id", "article_id", "start", "end", "text", "text_norm", "script", "kind"} <= set(first)
 

@@ -2,6 +2,7 @@ import gzip
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,10 @@ def test_examples_end_to_end(tmp_path, examples):
     assert any("小米集团" in r["text_norm"] and "小米集團" in r["text"] for r in hant)
     html = [r for r in records if r["article_id"] == "phone-market-page"]
     assert html[0]["kind"] == "heading" and "小米出货稳居前三" in html[0]["text"]
+    removed = Counter()
+    for article in read_records(sidecar_path(out, "articles")):
+        removed.update(article["boilerplate_removed"])
+    assert summary.boilerplate == removed and "reprint_notice" in removed and "related_links" in removed
 
 
 def test_rerun_gives_identical_output(tmp_path, examples):

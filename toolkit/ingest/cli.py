@@ -27,6 +27,9 @@ def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
     for kind, n in sorted(summary.by_kind.items()):
         table.add_row(f"  {kind}", str(n))
     table.add_row("duplicate units", str(summary.duplicates))
+    table.add_row("boilerplate lines removed", str(summary.boilerplate.total()))
+    for rule, n in summary.boilerplate.most_common():  # which rules fire: what to check when tuning them
+        table.add_row(f"  {rule}", str(n))
     table.add_row("skipped inputs", str(len(summary.skipped)))
     console.print(table)
     # Lines naming files are never hard-wrapped, so a long path can be copied (and grepped) whole. A large

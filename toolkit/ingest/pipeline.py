@@ -37,6 +37,7 @@ class IngestSummary:
     sentences: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    boilerplate: Counter[str] = field(default_factory=Counter)  # lines each rule removed, all articles
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     empty_articles: list[str] = field(default_factory=list)
@@ -191,6 +192,8 @@ def ingest(
             article, records = ingestor.process(item)
             articles.write(article)
             summary.articles += 1
+            if article["boilerplate_removed"]:
+                summary.boilerplate.update(article["boilerplate_removed"])
             if not records:
                 summary.empty_articles.append(item.source)
             sentences.write_many(records)
