@@ -24,7 +24,7 @@ from pathlib import Path
 from ingest import SAMPLES
 
 # What each stage runs, over prepared lists: raws (RawArticle), cleaned (CleanArticle), spans, norms,
-# probes (each article's normalised, stripped lines, as boilerplate removal tests them) and dropped (the
+# probes (each article's normalised, stripped lines, which boilerplate removal tests) and dropped (the
 # lines the drop rules match, which it names). line_tests and rule_names are parts of boilerplate.
 STAGES = {
     "normalize": "[normalize(raw.content) for raw in raws]",
@@ -44,7 +44,7 @@ import sys
 sys.path.insert(0, sys.argv[3])
 from pathlib import Path
 from ingest import build_corpus
-from toolkit.ingest.boilerplate import strip_boilerplate
+from toolkit.ingest.boilerplate import split_lines, strip_boilerplate
 from toolkit.ingest.clean import clean_article
 from toolkit.ingest.normalize import normalize, unit_scripts
 from toolkit.ingest.pipeline import Ingestor, _records
@@ -60,7 +60,7 @@ cleaned = [clean_article(raw, ingestor.rules) for raw in raws]
 spans = [unit_spans(c.text, ingestor.segment_config) for c in cleaned]
 norms = [[c.text_norm[a:b] for a, b, _ in s] for c, s in zip(cleaned, spans)]
 drop = ingestor.rules.matchers[0]
-probes = [[line.strip() for line in normalize(raw.content.replace("\\r\\n", "\\n")).split("\\n")] for raw in raws]
+probes = [split_lines(raw.content)[2] for raw in raws]
 dropped = [[lines[i] for i in drop.hits(lines)] for lines in probes]
 import gc
 gc.collect()

@@ -236,16 +236,23 @@ class CleanResult:
 _BLANK_RUN = re.compile(r"\n{3,}")
 
 
+def split_lines(text: str) -> tuple[list[str], list[str], list[str]]:
+    """An article's lines, their normal forms and those stripped: the last are what the rules test.
+
+    One OpenCC call per article; a normal form has its line's length, so the three lists align.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    probes = normalize(text).split("\n")
+    return text.split("\n"), probes, [probe.strip() for probe in probes]
+
+
 def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
     """Drop boilerplate lines and cut trailing link lists; kept lines lose only their trailing space.
 
     Blank-line runs collapse to one blank line, so paragraph breaks survive but page layout does not.
     Lines are matched after normalisation and stripping; the rest is whole-list work, no per-line loop.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    probes = normalize(text).split("\n")  # one OpenCC call per article; same length, so lines align
-    stripped = [probe.strip() for probe in probes]
+    lines, probes, stripped = split_lines(text)
     removed: dict[str, int] = {}
     drop_rules, cut_rules = rules.matchers
     dropped = drop_rules.hits(stripped)
