@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _speed import reference_loop_seconds
+from _speed import cpu_description, reference_loop_seconds
 
 from toolkit.ingest import ingest
 
@@ -69,7 +69,7 @@ def main() -> None:
         mb = total / 1_000_000
         width = " (full-width punctuation)" if args.full_width else ""
         print(f"corpus: {mb:.1f} MB of {args.source}{width} repeated; python {platform.python_version()}; 1 core")
-        print(f"reference loop (5 M additions): {reference_loop_seconds():.3f} s")
+        print(f"cpu: {cpu_description()}; reference loop (5 M additions): {reference_loop_seconds():.3f} s")
         for name, source in (("article JSONL", jsonl), (f"{suffix} files", txt_dir)):
             walls, cpus = [], []
             for _ in range(args.repeat):

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _speed import reference_loop_seconds
+from _speed import cpu_description, reference_loop_seconds
 
 from toolkit.annotate import RulePreannotator
 from toolkit.ingest import ingest
@@ -41,7 +41,7 @@ def main() -> None:
     chars = sum(len(r["text"]) for r in records) / len(records)
     print(f"python {platform.python_version()}, 1 core, {len(units)} distinct units of {args.source}, "
           f"mean {chars:.0f} chars; best of {args.repeat} runs")
-    print(f"reference loop (5 M additions): {reference_loop_seconds():.3f} s")
+    print(f"cpu: {cpu_description()}; reference loop (5 M additions): {reference_loop_seconds():.3f} s")
     walls, cpus = [], []
     for _ in range(args.repeat):
         wall, cpu = time.perf_counter(), time.process_time()
