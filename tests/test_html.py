@@ -60,9 +60,44 @@ def test_lists_tables_and_line_breaks_become_units_of_their_kind(units):
     assert article["url"] == "https://news.example.com/2025/11/05/xiaomi.html"  # a saved page's own address
 
 
+BRIEF = ("sentence", "华为今天发布新款折叠屏手机。")
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("<p>华为今天发布新款折叠屏手机。</p>", [BRIEF]),
+        ("华为今天发布新款折叠屏手机。", [BRIEF]),
+        ("\n  <P>华为今天发布新款折叠屏手机。</P><p>小米股价下跌2%。</p>", [BRIEF, ("sentence", "小米股价下跌2%。")]),
+        ("华为今天发布新款折叠屏手机。<br>小米股价下跌2%。", [BRIEF, ("sentence", "小米股价下跌2%。")]),
+        (
+            "<h2>华为发布会</h2><p>华为今天发布新款折叠屏手机。</p><ul><li>售价9999元</li><li>下月发货</li></ul>",
+            [("heading", "华为发布会"), BRIEF, ("bullet", "- 售价9999元"), ("bullet", "- 下月发货")],
+        ),
+    ],
+)
+def test_an_article_body_without_a_document_around_it_keeps_its_text_and_structure(units, fragment, expected):
+    # A scraper's JSONL often holds only the body's markup; trafilatura returned nothing for a one-block
+    # fragment and flattened a short one's heading and list into a single line.
+    article, found = units(fragment, "html")
+    assert found == expected
+    assert article["n_units"] == len(expected)
+
+
+def test_a_table_beside_text_of_its_own_block_keeps_its_rows(units):
+    # trafilatura leaves such a table's rows as HTML (<tr><td>), not its own <row><cell>.
+    html = """<html><body><article><div>导语:华为今天发布新款折叠屏手机,售价高于上一代产品。
+    <p>小米股价盘中下跌2%,市场担心竞争加剧,多家券商下调目标价。</p>
+    <table><tbody><tr><th>业务</th><th>收入</th></tr><tr><td>手机</td><td>460</td></tr></tbody></table>
+    </div></article></body></html>"""
+    _, found = units(html, "html")
+    assert found[-2:] == [("table_row", "| 业务 | 收入 |"), ("table_row", "| 手机 | 460 |")]
+
+
 def test_a_page_without_text_gives_an_empty_article():
     assert extract_page("<html><body></body></html>").text == ""
-    assert extract_page("not a page \x00").text == ""
+    assert extract_page("\x00").text == ""
+    assert extract_page("<p> </p>").text == ""
 
 
 @pytest.mark.parametrize(

@@ -27,11 +27,17 @@ _MIN_EXTRACTED_CHARS = 50
 # Blocks in trafilatura's XML; every other element (hi, ref, del …) is inline and keeps its text only.
 _BLOCKS = frozenset({"p", "head", "list", "table", "quote", "code", "pre", "div"})
 _HEADING = re.compile(r"h([1-6])")
+# Table rows and cells as trafilatura names them, and as HTML does: where a block holds text of its own
+# besides a table (<div>导语…<table>), trafilatura keeps that table's HTML rows unconverted.
+_ROWS, _CELLS = ("row", "tr"), ("cell", "td", "th")
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # not U+3000 or U+00A0, which a browser keeps
 # Chinese sites title a page "headline_channel_site" (小米汽车交付提速_网易订阅, …_财经频道_新浪网), with no
 # spaces around the underscore; trafilatura splits a <title> only at a spaced separator (" - ", " | ").
 _SITE_SUFFIX = re.compile(r"(?:_[^_]{1,20})+$")
 _MIN_HEADLINE_CHARS = 4  # 小米_百度百科 names a page about 小米: its head is too short to be a headline
+# A document has a doctype, <html>, <head> or <body>; an article body from a scraper's JSONL
+# (`"html": "<p>…</p>"`) has none, and trafilatura rejects it when it parses to fewer than two blocks.
+_DOCUMENT_TAG = re.compile(r"<(?:!doctype|html|head|body)[\s>]", re.IGNORECASE)
 
 
 def _config() -> ConfigParser:
@@ -48,7 +54,15 @@ _CONFIG = _config()
 
 def extract_page(html: str) -> Page:
     """The page's main text (see the module docstring), its headline, its published date (YYYY-MM-DD) and its
-    own address (canonical link or og:url), which a saved page keeps while its file name loses it."""
+    own address (canonical link or og:url), which a saved page keeps while its file name loses it.
+
+    A fragment (no ``<html>`` or ``<body>`` tag) is read as an article's body. Its text goes in a ``<p>``,
+    which the parser closes where the fragment's first block starts: trafilatura skips text outside a
+    block, and in an ``<article>`` it keeps the structure of a short body (headings, lists) that it
+    flattens into one line elsewhere.
+    """
+    if not _DOCUMENT_TAG.search(html):
+        html = f"<html><body><article><p>{html}</p></article></body></html>"
     doc = trafilatura.bare_extraction(
         html, include_tables=True, include_formatting=True, include_comments=False, with_metadata=True,
         config=_CONFIG,
@@ -71,7 +85,7 @@ def _block(element: _Element) -> list[str]:
         text = _one_line(element)
         return [f"{'#' * int(match.group(1) if match else 2)} {text}"] if text else []
     if element.tag == "table":
-        return table_rows([_one_line(cell) for cell in row.iterchildren("cell")] for row in element.iterchildren("row"))
+        return table_rows([_one_line(cell) for cell in row.iterchildren(*_CELLS)] for row in element.iter(*_ROWS))
     if element.tag == "list":
         return list_lines(map(_lines, element.iterchildren("item")))
     return _lines(element)
