@@ -285,6 +285,23 @@ def test_every_skipped_input_and_warning_is_logged_next_to_the_output(tmp_path):
     assert log[-1]["message"] == summary.warnings[0][1] and "'title' is an array" in log[-1]["message"]
 
 
+def test_a_jsonl_article_with_empty_text_is_read_from_its_html(tmp_path):
+    # Scrapers export both fields and leave "text" empty (or null, or blank) where their extraction failed.
+    rows = [{"id": f"a{i}", "text": text, "html": f"<p>小米股价第{i}天上涨。</p>"} for i, text in enumerate(["", None, " \n"])]
+    rows.append({"id": "kept", "text": "华为发布新机。", "html": "<p>不读这里。</p>"})  # text wins where it has some
+    rows.append({"id": "none", "text": " ", "html": None})
+    src = tmp_path / "a.jsonl"
+    src.write_text("\n".join(map(json.dumps, rows)) + "\n", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    summary = ingest([src], out, show_progress=False)
+    assert [(rec["article_id"], rec["text"]) for rec in load(out)] == [
+        ("a0", "小米股价第0天上涨。"), ("a1", "小米股价第1天上涨。"), ("a2", "小米股价第2天上涨。"), ("kept", "华为发布新机。"),
+    ]
+    assert [(Path(s.source).name, s.reason) for s in summary.skipped] == [
+        ("a.jsonl:5", "article has no non-empty 'text' or 'html' field")
+    ]
+
+
 def test_html_character_references_left_in_plain_text_are_decoded_and_nothing_else():
     text = "小米&nbsp;SU7 &ldquo;Ultra&rdquo;售价&yen;52.99万，华&#8203;为&amp;荣耀。R&D、AT&T、&copy2025、&nosuch;不变。"
     (article, records), = ingest_articles([RawArticle(text, "mem")])

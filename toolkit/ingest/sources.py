@@ -201,6 +201,11 @@ def _no_body(obj: dict[str, Any]) -> str:
     return f"article has no 'text' or 'html' field (its fields: {fields or 'none'})"
 
 
+def _blank(value: Any) -> bool:
+    """None, or a string of white space only."""
+    return value is None or (isinstance(value, str) and (not value or value.isspace()))
+
+
 def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipped]:
     """One article per line; a line without usable text is skipped, a malformed optional field dropped.
 
@@ -219,8 +224,10 @@ def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipp
             if what := _toolkit_output(obj):
                 yield Skipped(os.fspath(path), what)
                 return
-        key: Markup = "text" if obj.get("text") is not None else "html"
-        body = obj.get(key)
+        key: Markup = "text"
+        body = obj.get("text")
+        if _blank(body) and obj.get("html") is not None:  # a scrape whose text extraction came back empty
+            key, body = "html", obj["html"]
         if body is not None and not isinstance(body, str):
             yield Skipped(where, f"{key!r} must be a string, got {_JSON_TYPES.get(type(body), 'a value')}")
             continue
