@@ -56,10 +56,10 @@ def extract_page(html: str) -> Page:
     """The page's main text (see the module docstring), its headline, its published date (YYYY-MM-DD) and its
     own address (canonical link or og:url), which a saved page keeps while its file name loses it.
 
-    A fragment (no ``<html>`` or ``<body>`` tag) is read as an article's body. Its text goes in a ``<p>``,
-    which the parser closes where the fragment's first block starts: trafilatura skips text outside a
-    block, and in an ``<article>`` it keeps the structure of a short body (headings, lists) that it
-    flattens into one line elsewhere.
+    A fragment (no doctype, ``<html>``, ``<head>`` or ``<body>``) is read as an article's body. Its text
+    goes in a ``<p>``, which the parser closes where the fragment's first block starts: trafilatura skips
+    text outside a block, and in an ``<article>`` it keeps the structure of a short body (headings,
+    lists) that it flattens into one line elsewhere.
     """
     if not _DOCUMENT_TAG.search(html):
         html = f"<html><body><article><p>{html}</p></article></body></html>"
@@ -85,7 +85,8 @@ def _block(element: _Element) -> list[str]:
         text = _one_line(element)
         return [f"{'#' * int(match.group(1) if match else 2)} {text}"] if text else []
     if element.tag == "table":
-        return table_rows([_one_line(cell) for cell in row.iterchildren(*_CELLS)] for row in element.iter(*_ROWS))
+        rows = element.iterchildren(*_ROWS)
+        return table_rows([_one_line(cell) for cell in row.iterchildren(*_CELLS)] for row in rows)
     if element.tag == "list":
         return list_lines(map(_lines, element.iterchildren("item")))
     return _lines(element)
