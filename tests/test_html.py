@@ -94,6 +94,36 @@ def test_a_table_beside_text_of_its_own_block_keeps_its_rows(units):
     assert found[-2:] == [("table_row", "| 业务 | 收入 |"), ("table_row", "| 手机 | 460 |")]
 
 
+def test_a_wechat_article_keeps_its_sub_headings_and_paragraphs(units):
+    # WeChat (公众号) pages hold the text in <section><span>…</span></section>, with no <p>: trafilatura's
+    # own extraction skipped them, and its fallback dropped the sub-headings and joined every paragraph.
+    paragraphs = [
+        "<span>小米集团周二宣布,旗下电动汽车累计交付量突破十万辆,比原计划提前两个月完成全年目标。</span>",
+        "<strong>一、产能</strong>",
+        "<span>分析师认为,</span><strong><span>产能爬坡</span></strong><span>仍是明年最大的挑战。</span>",
+        "<br>",
+        "<span>汽车业务毛利率提升至百分之二十五,首次实现单季经营盈利,高于市场此前的普遍预期。</span>",
+        "<strong>二、海外</strong>",
+        "<span>小米计划进入欧洲汽车市场,首站可能选择德国和法国,目前正在当地招聘销售团队。</span>",
+    ]
+    sections = "".join(f"<section style='margin:0'>{p}</section>" for p in paragraphs)
+    html = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>小米汽车交付破十万</title></head><body>
+    <div id="page-content"><h1 class="rich_media_title">小米汽车交付破十万</h1>
+    <div class="rich_media_meta_list"><a id="js_name">财经观察</a><em id="publish_time">2025-11-18 09:30</em></div>
+    <div class="rich_media_content" id="js_content" style="visibility: hidden;">{sections}</div>
+    <div class="rich_media_tool"><span>阅读 2.1万</span><span>赞 356</span></div></div></body></html>"""
+    article, found = units(html, "html")
+    assert found == [
+        ("sentence", "小米集团周二宣布,旗下电动汽车累计交付量突破十万辆,比原计划提前两个月完成全年目标。"),
+        ("heading", "一、产能"),
+        ("sentence", "分析师认为,产能爬坡仍是明年最大的挑战。"),
+        ("sentence", "汽车业务毛利率提升至百分之二十五,首次实现单季经营盈利,高于市场此前的普遍预期。"),
+        ("heading", "二、海外"),
+        ("sentence", "小米计划进入欧洲汽车市场,首站可能选择德国和法国,目前正在当地招聘销售团队。"),
+    ]
+    assert (article["title"], article["published_at"]) == ("小米汽车交付破十万", "2025-11-18")
+
+
 def test_a_page_without_text_gives_an_empty_article():
     assert extract_page("<html><body></body></html>").text == ""
     assert extract_page("\x00").text == ""

@@ -38,6 +38,7 @@ _MIN_HEADLINE_CHARS = 4  # 小米_百度百科 names a page about 小米: its he
 # A document has a doctype, <html>, <head> or <body>; an article body from a scraper's JSONL
 # (`"html": "<p>…</p>"`) has none, and trafilatura rejects it when it parses to fewer than two blocks.
 _DOCUMENT_TAG = re.compile(r"<(?:!doctype|html|head|body)[\s>]", re.IGNORECASE)
+_SECTION_TAG = re.compile(r"<(/?)section(?=[\s/>])", re.IGNORECASE)  # opening or closing
 
 
 def _config() -> ConfigParser:
@@ -60,9 +61,16 @@ def extract_page(html: str) -> Page:
     goes in a ``<p>``, which the parser closes where the fragment's first block starts: trafilatura skips
     text outside a block, and in an ``<article>`` it keeps the structure of a short body (headings,
     lists) that it flattens into one line elsewhere.
+
+    ``<section>`` is read as ``<div>`` (its tags renamed in the markup, which costs less than a second
+    parse): trafilatura treats the two alike when it looks for the main container but, unlike a
+    ``<div>``, skips a ``<section>`` when it collects text. WeChat articles (公众号) are
+    ``<section><span>…</span></section>`` throughout: their extraction fell back to one that dropped the
+    sub-headings and ran every paragraph into one line.
     """
     if not _DOCUMENT_TAG.search(html):
         html = f"<html><body><article><p>{html}</p></article></body></html>"
+    html = _SECTION_TAG.sub(r"<\1div", html)
     doc = trafilatura.bare_extraction(
         html, include_tables=True, include_formatting=True, include_comments=False, with_metadata=True,
         config=_CONFIG,
