@@ -94,6 +94,11 @@ PAGES = {
         ("海量资讯、精准解读，尽在某某财经APP", "follow_prompt"),
         ("返回首页，查看更多", "accessibility_widget"),
     ],
+    "portal_story_footer": [
+        ("24小时滚动播报最新的财经资讯和视频，更多粉丝福利扫描二维码关注（sinafinance）", "follow_prompt"),
+        ("用户可扫描二维码关注活动进展，名额有限。", None),
+        ("小米公众号发布声明称，新车将延期交付。", None),
+    ],
     "taiwanese_wire_story": [
         ("記者張三／台北報導", None),  # the byline stays
         ("（中央社記者張三台北18日電）小米今天宣布在台推出新款手機。", None),
