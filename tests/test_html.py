@@ -124,6 +124,26 @@ def test_a_wechat_article_keeps_its_sub_headings_and_paragraphs(units):
     assert (article["title"], article["published_at"]) == ("小米汽车交付破十万", "2025-11-18")
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "<h1>小米股价盘中涨超5%</h1><p>小米集团股价盘中涨超5%,报42港元。</p>",
+            [("heading", "小米股价盘中涨超5%"), ("sentence", "小米集团股价盘中涨超5%,报42港元。")],
+        ),
+        (
+            "<div class='content'><p><b>小米</b>发布了新手机,售价<a href='/p'>3999元</a>。</p></div>",
+            [("sentence", "小米发布了新手机,售价3999元。")],
+        ),
+    ],
+)
+def test_a_page_with_little_text_keeps_its_lines_and_its_sentences_whole(units, body, expected):
+    # With under 50 characters trafilatura gives every text node of the page on a line of its own; joined,
+    # they ran the headline into the sentence and put spaces around each bold word or link.
+    html = f"<html><head><title>快讯</title></head><body>{body}<script>var x = 1;</script></body></html>"
+    assert units(html, "html")[1] == expected
+
+
 def test_a_page_without_text_gives_an_empty_article():
     assert extract_page("<html><body></body></html>").text == ""
     assert extract_page("\x00").text == ""

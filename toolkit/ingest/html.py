@@ -15,15 +15,22 @@ from configparser import ConfigParser
 
 import trafilatura
 from lxml.etree import _Element
+from trafilatura.baseline import basic_cleaning
 from trafilatura.settings import use_config
 
 from toolkit.ingest.page import Page, list_lines, nonblank, page_text, table_rows
 
-# Below MIN_EXTRACTED_SIZE characters trafilatura replaces its structured extraction with a flat dump of
-# the page's text nodes, one line per inline element, so "<b>小米</b>发布了…" becomes two units. Its default
-# (250) is tuned for alphabetic text; 250 Chinese characters are a whole news brief. Below this many the
-# structured result is too short to trust and the dump is still the better guess.
+# Below MIN_EXTRACTED_SIZE characters trafilatura replaces its structured extraction with a dump of the
+# page's text (``_is_text_dump``). Its default (250) is tuned for alphabetic text; 250 Chinese characters
+# are a whole news brief. Below this many the structured result is too short to trust (it drops a short
+# page's headline) and the dump, rendered again with its blocks (``_dump_lines``), is the better guess.
 _MIN_EXTRACTED_CHARS = 50
+# Elements whose start and end break a line in the dump: HTML's block elements, and <br>.
+_DUMP_BREAKS = (
+    "address", "article", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure", "form",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "table",
+    "td", "th", "tr", "ul",
+)
 # Blocks in trafilatura's XML; every other element (hi, ref, del …) is inline and keeps its text only.
 _BLOCKS = frozenset({"p", "head", "list", "table", "quote", "code", "pre", "div"})
 _HEADING = re.compile(r"h([1-6])")
@@ -77,7 +84,30 @@ def extract_page(html: str) -> Page:
     )
     if doc is None or doc.body is None:
         return Page("", None, None)
-    return Page(page_text(map(_block, doc.body)), doc.title and _headline(doc.title), doc.date, doc.url)
+    text = "\n".join(_dump_lines(html)) if _is_text_dump(doc.body) else page_text(map(_block, doc.body))
+    return Page(text, doc.title and _headline(doc.title), doc.date, doc.url)
+
+
+def _is_text_dump(body: _Element) -> bool:
+    """Whether trafilatura gave its last resort for a page with little text: every text node of the page
+    on a line of its own in one ``<p>``. Its structured results never hold a line break in text."""
+    return len(body) == 1 and body[0].tag == "p" and not len(body[0]) and "\n" in (body[0].text or "")
+
+
+def _dump_lines(html: str) -> list[str]:
+    """The page's text as trafilatura's dump has it (scripts, footers and asides gone), with a line per
+    block instead of per text node: the dump broke a sentence at each link or bold word, where joining
+    its lines ran the headline and the paragraphs into one line with spaces inside the sentences."""
+    tree = trafilatura.load_html(html)
+    body = None if tree is None else tree.find(".//body")
+    if body is None:
+        return []
+    basic_cleaning(body)
+    for element in body.iter():
+        element.text, element.tail = _collapse(element.text), _collapse(element.tail)
+    for element in body.iter(*_DUMP_BREAKS):
+        element.text, element.tail = f"\n{element.text}", f"\n{element.tail}"
+    return nonblank(body.text_content().split("\n"))
 
 
 def _headline(title: str) -> str:
