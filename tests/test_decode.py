@@ -1,4 +1,5 @@
 import codecs
+import gzip
 
 import pytest
 
@@ -85,9 +86,23 @@ def test_truncated_utf8_keeps_the_complete_text_and_warns():
     assert "truncated UTF-8" in decoded.warning
 
 
+@pytest.mark.parametrize("codec", ["utf_16_le", "utf_16_be", "utf_32_le"])
+def test_utf16_or_utf32_without_a_byte_order_mark_is_read_not_skipped_as_binary(codec):
+    # Some Windows tools save "Unicode" text without a BOM; its ASCII characters carry NUL bytes.
+    text = SIMPLIFIED + "\r\nXiaomi 17 Pro\r\n"
+    decoded = decode_bytes(text.encode(codec))
+    assert (decoded.text, decoded.encoding) == (text, codec)
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(b"", "empty"), (b"  \n\t ", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary")],
+    [
+        (b"", "empty"),
+        (b"  \n\t ", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (gzip.compress(SIMPLIFIED.encode("utf-8") * 20), "binary"),
+        (bytes(range(256)) * 8, "binary"),
+    ],
 )
 def test_unreadable_input_raises_with_reason(data, reason):
     with pytest.raises(DecodeError, match=reason):

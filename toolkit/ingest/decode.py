@@ -19,6 +19,7 @@ from toolkit.errors import DecodeError
 # Big5-HKSCS is Big5 plus the Hong Kong characters (啲, 嘅, 佢哋) that plain Big5 cannot decode.
 CANDIDATE_ENCODINGS = ("utf_8", "gb18030", "big5hkscs", "utf_16", "utf_32")
 _UTF8_MAX_CHAR_BYTES = 4
+_UNMARKED_WIDE = ("utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be")
 # Encoding names (WHATWG labels, as pages declare them) -> the codec that reads them: the GBK family as
 # GB18030, its superset, and Big5 as Big5-HKSCS, as browsers do. A page's declaration is trusted only for
 # these: pages that declare iso-8859-1 or utf-8 and are neither are common.
@@ -52,6 +53,15 @@ def codec_name(encoding: str) -> str:
     return _CHINESE_LABELS.get(label) or codecs.lookup(label).name
 
 
+def _unmarked_wide(data: bytes) -> Decoded:
+    """A file with NUL bytes and no byte-order mark: text only in UTF-16 or UTF-32, as some Windows tools
+    save it (each ASCII character has a NUL byte there), else binary."""
+    best = charset_normalizer.from_bytes(data, cp_isolation=list(_UNMARKED_WIDE)).best()
+    if best is None:
+        raise DecodeError("binary file (contains NUL bytes)")
+    return Decoded(str(best), best.encoding)
+
+
 def _looks_binary(data: bytes) -> bool:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return False
@@ -68,7 +78,7 @@ def decode_bytes(data: bytes, encoding: str | None = None, *, html: bool = False
     if not data or data.isspace():  # what `not data.strip()` tests, without copying the file
         raise DecodeError("empty file")
     if _looks_binary(data):
-        raise DecodeError("binary file (contains NUL bytes)")
+        return _unmarked_wide(data)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
         try:
