@@ -86,6 +86,13 @@ def test_preannotate_refuses_to_overwrite_its_input(tmp_path):
     assert result.exit_code == 1 and "overwrite" in result.output
 
 
+def test_a_missing_input_is_reported_before_any_progress_bar_or_output(tmp_path):
+    result = runner.invoke(app, ["preannotate", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error [E100] {tmp_path / 'missing.jsonl'}: no such file"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_option_out_of_range_is_one_line_naming_the_option(tmp_path, examples):
     result = runner.invoke(app, ["ingest", str(examples), "--out", str(tmp_path / "o.jsonl"), "--max-chars", "3"])
     assert result.exit_code == 1

@@ -84,11 +84,19 @@ def _line_problem(line: bytes | str, exc: orjson.JSONDecodeError) -> str:
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Stream records from a JSONL or Parquet file; the first malformed line raises ``RecordError``."""
+    """Stream records from a JSONL or Parquet file; the first malformed line raises ``RecordError``.
+
+    A missing file or unknown extension raises ``InputError`` at the call, before a caller shows progress
+    or opens its output; the records themselves are read as they are iterated.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if _format(path) == "parquet":
+    return _stream_records(path, _format(path))
+
+
+def _stream_records(path: Path, kind: str) -> Iterator[dict[str, Any]]:
+    if kind == "parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(path).iter_batches():
