@@ -231,7 +231,7 @@ def _read_jsonl(path: Path, encoding: str | None) -> Iterator[RawArticle | Skipp
         if body is not None and not isinstance(body, str):
             yield Skipped(where, f"{key!r} must be a string, got {_JSON_TYPES.get(type(body), 'a value')}")
             continue
-        if not body or not body.strip():
+        if _blank(body):
             yield Skipped(where, _no_body(obj))
             continue
         fields, warning = list(map(obj.get, _FIELDS)), None
