@@ -34,7 +34,7 @@ from toolkit.labels import load_schema
 from toolkit.predict.batch import predict_records
 from toolkit.predict.onnx import OnnxClassifier, export_onnx
 from toolkit.train.data import chnsenticorp_examples
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 

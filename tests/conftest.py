@@ -23,6 +23,12 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_or_none() -> Path | None:
+    """../shared for the checks that compare with it where it is present, None elsewhere."""
+    return SHARED if SHARED.is_dir() else None
+
+
+@pytest.fixture(scope="session")
 def examples() -> Path:
     return EXAMPLES
 

@@ -10,7 +10,7 @@ from toolkit.ingest import ingest
 from toolkit.io import read_records, write_records
 from toolkit.predict.batch import predict_probs, predict_records
 from toolkit.predict.run import run_predict
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier
 
 runner = CliRunner()
 

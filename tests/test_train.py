@@ -14,7 +14,7 @@ from toolkit.evaluate.report import evaluate_model, expected_calibration_error
 from toolkit.labels import load_schema
 from toolkit.train.config import TrainConfig, load_train_config
 from toolkit.train.data import build_dataset, chnsenticorp_examples, finfe_examples, split_by_article
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier
 from toolkit.train.trainer import Trainer, balanced_weights, epoch_order, masked_loss, tune_thresholds
 
 REVIEWED = "examples/reviewed.jsonl"
@@ -45,7 +45,7 @@ def test_loss_goes_down_and_folders_are_written(trained):
     for name in ("model-best", "model-final", "checkpoint/model"):
         folder = out / name
         assert (folder / "model.safetensors").is_file() and (folder / "toolkit_model.json").is_file()
-    card = (out / "model-final" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = (out / "model-final" / "README.md").read_text(encoding="utf-8")
     assert "Data lineage" in card and "examples/reviewed.jsonl" in card and "sha256" in card
     metrics = json.loads((out / "model-final" / "training_metrics.json").read_text())
     assert metrics["train_examples_per_second"] > 0 and metrics["peak_memory_mb"] > 0
@@ -96,8 +96,8 @@ def test_dataset_build_splits_by_article(tmp_path):
     manifest = build_dataset([REVIEWED], tmp_path / "ds", ratios=(0.6, 0.2, 0.2), seed=3)
     splits = manifest["splits"]
     seen = [a for s in splits.values() for a in s["articles"]]
-    assert len(seen) == len(set(seen)) == 5
-    assert sum(s["units"] for s in splits.values()) == 38
+    assert len(seen) == len(set(seen)) == 13
+    assert sum(s["units"] for s in splits.values()) == 101
     assert manifest["sources"][0]["sha256"] and manifest["adjudication_policy"] == "majority"
     from datasets import load_from_disk
 
@@ -124,7 +124,7 @@ def test_manifest_and_model_card_report_annotator_agreement(tmp_path):
     assert agreement["sentiment"]["percent_agreement"] == round(1 - changed / 20, 3)
     assert agreement["sentiment"]["krippendorff_alpha"] < 1
     cfg = tiny(tmp_path, epochs=1, data={"train": [{"format": "dataset", "path": str(tmp_path / "ds")}]})
-    card = (Trainer(cfg, tmp_path / "m", show_progress=False).train().final_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = (Trainer(cfg, tmp_path / "m", show_progress=False).train().final_dir / "README.md").read_text(encoding="utf-8")
     assert "annotator agreement in `ds`" in card and "stance: 20 units annotated twice or more, 100% in full agreement" in card
     single = build_dataset([REVIEWED], tmp_path / "one", ratios=(0.6, 0.2, 0.2), seed=3)
     assert single["agreement"] == {}
@@ -228,14 +228,20 @@ def test_foreign_corrupt_and_pickle_model_folders(trained, tmp_path):
     (corrupt / "model.safetensors").write_bytes(b"\x00garbage")
     with pytest.raises(ModelError, match="corrupt weights"):
         TextClassifier.load(corrupt)
+    shutil.copy2(out / "model-best" / "model.safetensors", corrupt / "model.safetensors")
+    (corrupt / "heads.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="corrupt or missing head weights"):
+        TextClassifier.load(corrupt)
     pickled = tmp_path / "pickled"
     shutil.copytree(out / "model-best", pickled)
-    state = TextClassifier.load(out / "model-best").model.state_dict()
+    reference = TextClassifier.load(out / "model-best")
     (pickled / "model.safetensors").unlink()
-    torch.save(state, pickled / "pytorch_model.bin")
+    torch.save(reference.model.encoder.state_dict(), pickled / "pytorch_model.bin")  # an older HF folder's weights
     with pytest.raises(ModelError, match="pickle weights"):
         TextClassifier.load(pickled)
-    assert TextClassifier.load(pickled, allow_pickle=True).predict("小米。")["sentiment"]
+    texts = ["小米。", "華為手機銷量下滑"]
+    loaded = TextClassifier.load(pickled, allow_pickle=True).predict_proba(texts)
+    assert all(np.allclose(p, reference.predict_proba(texts)[task], atol=1e-6) for task, p in loaded.items())
 
 
 def test_rule_prior_starts_at_the_rules_and_travels_with_the_model(tmp_path):
@@ -251,7 +257,7 @@ def test_rule_prior_starts_at_the_rules_and_travels_with_the_model(tmp_path):
     folder = trainer.train().final_dir
     clf = TextClassifier.load(folder)
     assert clf.meta["rule_prior"] == ["sentiment", "stance", "topics"] and (folder / "rules" / "lexicon").is_dir()
-    assert "Rule prior" in (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Rule prior" in (folder / "README.md").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="pass prior="):
         clf.model(**{k: v for k, v in clf.encode(texts[:2]).items() if k != "token_type_ids"})
     shutil.rmtree(folder / "rules")
@@ -294,7 +300,7 @@ def test_train_and_evaluate_commands(tmp_path):
     out = tmp_path / "m"
     result = runner.invoke(app, ["train", "--config", "configs/tiny.yaml", "--out", str(out), "-q", "--set", "epochs=1"])
     assert result.exit_code == 0, result.output
-    assert "override epochs = 1" in result.output and (out / "model-final" / "MODEL_CARD.md").is_file()
+    assert "override epochs = 1" in result.output and (out / "model-final" / "README.md").is_file()
     result = runner.invoke(app, ["evaluate", "--model", str(out / "model-final"), "--data", REVIEWED,
                                  "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output

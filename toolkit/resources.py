@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -25,3 +26,13 @@ def labels_path(filename: str) -> Path:
 
 def config_path(filename: str) -> Path:
     return data_dir("configs") / filename
+
+
+def cache_root() -> Path:
+    """The toolkit's cache: ``$TOOLKIT_CACHE_DIR``, else the platform's user cache folder (platformdirs;
+    ``~/.cache/toolkit`` on Linux). Built encoders and push indexes live under it."""
+    if os.environ.get("TOOLKIT_CACHE_DIR"):
+        return Path(os.environ["TOOLKIT_CACHE_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("toolkit", appauthor=False))

@@ -133,6 +133,8 @@ class RulePreannotator:
     config : how cues combine (default: ``RulesConfig()``)
     """
 
+    TASKS = ("sentiment", "stance", "topics")  # the tasks a prediction block scores (besides competitor spans)
+
     def __init__(
         self, schema: LabelSchema | None = None, lexicon_dir: str | Path | None = None,
         config: RulesConfig | None = None,

@@ -10,11 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from toolkit.evaluate.cv import cross_validate, cv_pool
 from toolkit.evaluate.predictions import evaluate_predictions
 from toolkit.evaluate.report import evaluate_model
 from toolkit.io import read_records
 from toolkit.labels import load_schema
 from toolkit.studio.export import read_reviewed
+from toolkit.train.config import load_train_config, parse_overrides
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
@@ -35,16 +37,40 @@ def evaluate_command(
     predictions: Annotated[Path | None, typer.Option(help="Records with a 'predictions' block (from preannotate).")] = None,
     gold: Annotated[Path | None, typer.Option(help="Reviewed records (.jsonl) or a Label Studio JSON export (.json).")] = None,
     model: Annotated[Path | None, typer.Option(help="A trained model folder (from `toolkit train`).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Labelled data for --model: reviewed/labelled JSONL or a dataset folder.")] = None,
+    data: Annotated[list[Path] | None, typer.Option(
+        help="Labelled data for --model (reviewed/labelled JSONL or a dataset folder), or, with --cv, the reviewed "
+             "files or Label Studio exports whose articles are the folds (repeatable).")] = None,
     split: Annotated[str, typer.Option(help="Split of a dataset folder given as --data.")] = "test",
     train: Annotated[Path | None, typer.Option(help="Training data for the TF-IDF baseline (default: the model's).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Metrics JSON (predictions mode) or report folder (model mode).")] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps.")] = "auto",
+    cv: Annotated[str | None, typer.Option(help="'articles': leave-one-article-out cross-validation of --config.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Training config for --cv.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="With --cv: override a config value (repeatable).")] = None,
+    folds: Annotated[list[str] | None, typer.Option("--fold", help="With --cv: hold out only these articles.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Score predictions (--predictions --gold) or a model beside baselines (--model --data --out DIR)."""
+    """Score predictions (--predictions --gold), a model beside baselines (--model --data --out DIR), or a
+    training configuration on articles it never saw (--cv articles --config C --data D --out DIR)."""
+    if cv is not None:
+        if cv != "articles":
+            raise typer.BadParameter("the one cross-validation is 'articles' (leave one article out)", param_hint="--cv")
+        if config is None or not data or out is None:
+            raise typer.BadParameter("--cv articles needs --config, --data and --out (the report folder)")
+        cfg = load_train_config(config, parse_overrides(set_ or []))
+        cfg.device = device if device != "auto" else cfg.device
+        schema = load_schema()
+        report = cross_validate(cfg, cv_pool(data, schema), out, schema=schema, folds=folds, show_progress=not quiet)
+        Console().print((out / "cv.md").read_text(encoding="utf-8"), soft_wrap=True, markup=False)
+        Console().print(f"report -> {out / 'cv.md'}, {out / 'cv.json'}; held-out predictions -> {out / 'predictions.jsonl'}"
+                        f" ({report['cost']['wall_seconds']:.0f} s)")
+        return
     if model is not None:
-        if data is None or out is None:
+        if not data or out is None:
             raise typer.BadParameter("--model needs --data and --out (the report folder)")
-        report = evaluate_model(model, data, out, train=train, split=split)
+        if len(data) > 1:
+            raise typer.BadParameter("--model takes one --data", param_hint="--data")
+        report = evaluate_model(model, data[0], out, train=train, split=split, device=device)
         table = Table(title=f"{report['model_version']} on {report['n']} units")
         for column in ("task", "metric", "model", "rules", "tfidf"):
             table.add_column(column)

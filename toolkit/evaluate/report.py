@@ -31,7 +31,7 @@ from toolkit.io import read_records  # noqa: E402
 from toolkit.labels import LabelSchema, load_schema  # noqa: E402
 from toolkit.train.config import Source, TrainConfig  # noqa: E402
 from toolkit.train.data import MISSING, example, source_examples  # noqa: E402
-from toolkit.train.model import TextClassifier  # noqa: E402
+from toolkit.model import TextClassifier  # noqa: E402
 
 N_BINS = 10
 
@@ -137,7 +137,7 @@ def _training_examples(model_dir: Path, train: str | Path | None, schema: LabelS
         return []
     config = TrainConfig.model_validate(json.loads(metrics.read_text(encoding="utf-8"))["config"])
     rows = []
-    for i, source in enumerate(config.data.train):
+    for i, source in enumerate(config.data.train if config.data else []):
         if source.path.exists():
             rows.extend(source_examples(source, schema, seed=config.seed + i))
     return rows
@@ -145,12 +145,12 @@ def _training_examples(model_dir: Path, train: str | Path | None, schema: LabelS
 
 def evaluate_model(
     model_dir: str | Path, data: str | Path, out_dir: str | Path, *, train: str | Path | None = None,
-    split: str = "test", schema: LabelSchema | None = None,
+    split: str = "test", schema: LabelSchema | None = None, device: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate ``model_dir`` on ``data`` beside the rule and TF-IDF baselines; write the report folder."""
     schema = schema or load_schema()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    clf = TextClassifier.load(model_dir)
+    clf = TextClassifier.load(model_dir, device=device)
     rows = load_eval_examples(data, schema, split)
     if not rows:
         raise InputError(f"{data}: no examples to evaluate")
@@ -160,7 +160,7 @@ def evaluate_model(
     probs = clf.predict_proba(texts)
     systems: dict[str, dict[str, Any]] = {"model": clf.decide(probs), "rules": {}, "tfidf": {}}
     rules = (clf.rules or RulePreannotator(schema)).predict(texts)  # a rule-prior model against its own rules
-    for task in clf.tasks:
+    for task in (t for t in clf.tasks if t["name"] in RulePreannotator.TASKS):
         key = "label" if task["kind"] == "single" else "labels"
         systems["rules"][task["name"]] = [r[task["name"]][key] for r in rules]
     train_rows = _training_examples(model_dir, train, schema)

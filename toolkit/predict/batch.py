@@ -16,7 +16,7 @@ import torch
 
 from toolkit.annotate import RulePreannotator
 from toolkit.ingest.normalize import normalize
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier
 
 
 def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from toolkit.errors import InputError
 from toolkit.io import read_records
 from toolkit.predict.onnx import OnnxClassifier, export_onnx, label_agreement
 from toolkit.predict.run import run_predict
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier
 
 AGREEMENT_GOAL = 0.99
 
@@ -26,10 +26,11 @@ def predict_command(
     batch_size: Annotated[int, typer.Option(min=1, help="Units per forward pass.")] = 64,
     backend: Annotated[str, typer.Option(help="'torch', or 'onnx' for a folder from `toolkit export-onnx`.")] = "torch",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps.")] = "auto",
 ) -> None:
     """Predict sentiment, stance and topics for new articles; writes sentence and article summaries."""
     result = run_predict(model, inputs, out, resume=resume, batch_size=batch_size, show_progress=not quiet,
-                         backend=backend)
+                         backend=backend, device=device)
     console = Console()
     for item in result["skipped_inputs"]:
         console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)

@@ -19,7 +19,8 @@ import torch
 
 from toolkit.annotate import RulePreannotator
 from toolkit.errors import ModelError
-from toolkit.train.model import META_FILE, RULES_DIR, WEIGHTS_FILE, TextClassifier, load_rules
+from toolkit.model.classifier import (ENCODER_WEIGHTS, HEADS_FILE, META_FILE, RULES_DIR, Classifier, TextClassifier,
+                                      load_rules)
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -45,7 +46,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
     clf = TextClassifier.load(model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in model_dir.iterdir():
-        if item.is_file() and item.name != WEIGHTS_FILE:
+        if item.is_file() and item.name not in (ENCODER_WEIGHTS, HEADS_FILE):
             shutil.copy2(item, out_dir / item.name)
     if (model_dir / RULES_DIR).is_dir():
         shutil.copytree(model_dir / RULES_DIR, out_dir / RULES_DIR, dirs_exist_ok=True)
@@ -98,16 +99,16 @@ def after_activation(onnx_path: str, depth: int = 4) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and fed_by_activation(n.input[0], depth)]
 
 
-class OnnxClassifier(TextClassifier):
-    """``TextClassifier`` whose forward pass runs in ONNX Runtime."""
+class OnnxClassifier(Classifier):
+    """A classifier whose forward pass runs in ONNX Runtime (CPU)."""
 
     def __init__(self, session: Any, tokenizer: Any, meta: dict[str, Any],
                  rules: RulePreannotator | None = None) -> None:
-        super().__init__(model=None, tokenizer=tokenizer, meta=meta, rules=rules)  # type: ignore[arg-type]
+        super().__init__(tokenizer, meta, rules)
         self.session = session
 
     @classmethod
-    def load(cls, folder: str | Path, *, allow_pickle: bool = False) -> OnnxClassifier:
+    def load(cls, folder: str | Path) -> OnnxClassifier:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
@@ -128,7 +129,7 @@ class OnnxClassifier(TextClassifier):
         return dict(zip((t["name"] for t in self.tasks), self.session.run(None, feeds)))
 
 
-def label_agreement(reference: TextClassifier, other: TextClassifier, texts: Sequence[str]) -> dict[str, float]:
+def label_agreement(reference: Classifier, other: Classifier, texts: Sequence[str]) -> dict[str, float]:
     """How often ``other`` decides as ``reference`` on ``texts`` (how an int8 export is checked against its
     fp32 model): per single-choice task the share of texts with the same label; per multi-choice task the
     share of (text, label) decisions that agree, and as ``<task>_sets`` the share of identical label sets."""
@@ -146,10 +147,10 @@ def label_agreement(reference: TextClassifier, other: TextClassifier, texts: Seq
     return out
 
 
-def load_classifier(folder: str | Path, backend: str = "torch") -> TextClassifier:
-    """A classifier for ``predict``/``serve``: PyTorch weights or an ONNX export."""
+def load_classifier(folder: str | Path, backend: str = "torch", device: str = "auto") -> Classifier:
+    """A classifier for ``predict``/``serve``: PyTorch weights on ``device``, or an ONNX export (CPU)."""
     if backend == "onnx":
         return OnnxClassifier.load(folder)
     if backend != "torch":
         raise ModelError(f"unknown backend {backend!r}; use 'torch' or 'onnx'")
-    return TextClassifier.load(folder)
+    return TextClassifier.load(folder, device=device)

@@ -76,7 +76,7 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def run_predict(
     model_dir: str | Path, inputs: Iterable[str | Path], out: str | Path, *, resume: bool = False,
-    batch_size: int = 64, window: int = 2048, show_progress: bool = True, backend: str = "torch",
+    batch_size: int = 64, window: int = 2048, show_progress: bool = True, backend: str = "torch", device: str = "auto",
 ) -> dict[str, Any]:
     out = Path(out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -85,7 +85,7 @@ def run_predict(
         raise InputError(f"{out}: --resume appends to JSONL output only; use a .jsonl --out")
     files = discover(inputs)
     refuse_overwrite(files, (out, sidecar_path(out, "articles")))
-    clf = load_classifier(model_dir, backend)
+    clf = load_classifier(model_dir, backend, device)
     summary = ArticleSummary()
     done = _resume_from(out, summary) if resume else set()
     skipped: list[Skipped] = []

@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from toolkit.errors import InputError  # noqa: E402
 from toolkit.io import read_records, sidecar_path  # noqa: E402
 from toolkit.labels import load_schema  # noqa: E402
+from toolkit.predict.summary import task_blocks  # noqa: E402
 from toolkit.studio.agreement import agreement_report  # noqa: E402
 
 CSS = """
@@ -71,20 +72,18 @@ def _distribution_chart(counts: dict[str, Counter[str]], title: str) -> str:
 
 
 def _counts(records: list[dict[str, Any]]) -> dict[str, Counter[str]]:
-    counts: dict[str, Counter[str]] = {"sentiment": Counter(), "stance": Counter(), "topics": Counter()}
+    """Label counts per task found in the records' prediction blocks (whatever tasks the model has)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
     for r in records:
-        p = r.get("predictions") or {}
-        for task in ("sentiment", "stance"):
-            if task in p:
-                counts[task][p[task]["label"]] += 1
-        if "topics" in p:
-            counts["topics"].update(p["topics"]["labels"] or ["(none)"])
-    return {k: v for k, v in counts.items() if v}
+        for task, block in task_blocks(r.get("predictions") or {}).items():
+            counts[task].update([block["label"]] if "label" in block else block["labels"] or ["(none)"])
+    return dict(counts)
 
 
 def _stance_over_time(summaries: list[dict[str, Any]], articles: dict[str, dict[str, Any]]) -> str | None:
     dated = sorted(
-        (articles.get(s["article_id"], {}).get("published_at") or "", s["article_id"], s["net_stance"]) for s in summaries
+        (articles.get(s["article_id"], {}).get("published_at") or "", s["article_id"], s["net_stance"])
+        for s in summaries if "net_stance" in s
     )
     if not dated:
         return None
@@ -166,20 +165,25 @@ def build_report(workdir: str | Path, out: str | Path, *, reviewed: list[Path] |
         chart = _stance_over_time(summaries, articles)
         if chart:
             parts.append(_figure(chart, "net stance per article"))
-        risks = sorted(((r["risk"], s["article_id"], r) for s in summaries for r in s["top_risks"]), key=lambda t: -t[0])[:15]
-        parts.append("<h3>Top risk sentences</h3>" + _table(["risk", "sentence", "article"], [
-            [round(risk, 3), r["text"], f'<a href="#article-{html.escape(aid)}">{html.escape(aid)}</a>'] for risk, aid, r in risks]))
+        risks = sorted(((r["risk"], s["article_id"], r) for s in summaries for r in s.get("top_risks", [])),
+                       key=lambda t: -t[0])[:15]
+        if risks:
+            parts.append("<h3>Top risk sentences</h3>" + _table(["risk", "sentence", "article"], [
+                [round(risk, 3), r["text"], f'<a href="#article-{html.escape(aid)}">{html.escape(aid)}</a>'] for risk, aid, r in risks]))
         for s in summaries:
+            shares = "; ".join(f"{task} {html.escape(json.dumps(s[task]))}" for task in s
+                               if isinstance(s[task], dict) and task not in ("competitors",))
+            net = f'net stance {s["net_stance"]:+.2f}; ' if "net_stance" in s else ""
             a = articles.get(s["article_id"], {})
             link = f' · <a href="{html.escape(a["url"])}">source</a>' if a.get("url") else ""
             parts.append(
                 f'<section class=article id="article-{html.escape(s["article_id"])}"><h3>{html.escape(a.get("title") or s["article_id"])}</h3>'
                 f'<p class=muted>{html.escape(s["article_id"])} · {html.escape(a.get("published_at") or "undated")} · {s["units"]} units{link}</p>'
-                f'<p>net stance {s["net_stance"]:+.2f}; sentiment {html.escape(json.dumps(s["sentiment"]))}; '
-                f'topics {html.escape(json.dumps(s["topics"]))}; competitors {html.escape(json.dumps(s["competitors"], ensure_ascii=False))}</p>'
-                + _table(["risk", "top risk sentences"], [[round(r["risk"], 3), r["text"]] for r in s["top_risks"]]) + "</section>")
+                f'<p>{net}{shares}; competitors {html.escape(json.dumps(s["competitors"], ensure_ascii=False))}</p>'
+                + _table(["risk", "top risk sentences"], [[round(r["risk"], 3), r["text"]] for r in s.get("top_risks", [])])
+                + "</section>")
 
-    card = wd / "model" / "model-best" / "MODEL_CARD.md"
+    card = wd / "model" / "model-best" / "README.md"
     if card.is_file():
         parts.append("<h2>Model card</h2><pre>" + html.escape(card.read_text(encoding="utf-8")) + "</pre>")
 

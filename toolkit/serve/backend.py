@@ -21,7 +21,7 @@ from toolkit.annotate import RulePreannotator
 from toolkit.errors import ModelError, ToolkitError
 from toolkit.predict.batch import prediction_blocks, predict_probs
 from toolkit.studio.tasks import confidence
-from toolkit.train.model import TextClassifier
+from toolkit.model import TextClassifier, resolve_device
 
 
 class BadRequest(ToolkitError):
@@ -72,8 +72,10 @@ def _match(task: dict[str, Any], controls: tuple[Control, ...]) -> Control | Non
 
 
 class ModelBackend:
-    def __init__(self, model_dir: str | Path, *, store: str | Path | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: str | Path, *, store: str | Path | None = None, batch_size: int = 32,
+                 device: str = "auto") -> None:
         self.model_dir = Path(model_dir)
+        self.device = resolve_device(device)  # an unusable device fails at start-up, not on the first request
         self.store = Path(store) if store else None
         self.batch_size = batch_size
         self._model: TextClassifier | None = None
@@ -87,7 +89,7 @@ class ModelBackend:
     def model(self) -> TextClassifier:
         with self._lock:
             if self._model is None:
-                self._model = TextClassifier.load(self.model_dir)
+                self._model = TextClassifier.load(self.model_dir, device=self.device)
                 self._mentions = self._model.rules or RulePreannotator()  # a rule-prior model's own rules
             return self._model
 

@@ -19,11 +19,12 @@ def serve_command(
     store: Annotated[Path, typer.Option(help="Where webhook annotations and training requests are appended.")] = Path("build/backend-store"),
     username: Annotated[str | None, typer.Option(help="Require HTTP basic auth with this user (password from $TOOLKIT_BACKEND_PASSWORD).")] = None,
     max_bytes: Annotated[int, typer.Option(help="Largest accepted request body.")] = DEFAULT_MAX_BYTES,
+    device: Annotated[str, typer.Option(help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps.")] = "auto",
 ) -> None:
     """Serve live pre-annotations to Label Studio (ML backend protocol: /health /setup /predict /webhook)."""
     import uvicorn
 
-    backend = ModelBackend(model, store=store)
+    backend = ModelBackend(model, store=store, device=device)
     backend.check()
     password = os.environ.get("TOOLKIT_BACKEND_PASSWORD")
     if username and not password:

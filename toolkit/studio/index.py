@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.resources import cache_root
+
 
 def cache_dir() -> Path:
-    root = os.environ.get("TOOLKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toolkit"
-    return Path(root) / "push-index"
+    return cache_root() / "push-index"
 
 
 def result_digest(result: list[dict[str, Any]]) -> str:

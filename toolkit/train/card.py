@@ -1,4 +1,5 @@
-"""MODEL_CARD.md: what a saved model is, what it was trained on and how well it did."""
+"""The model card (README.md in the Hub convention, YAML metadata first): what a saved model is, where its
+encoder's weights came from, what it was trained on and how well it did on dev and test."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from toolkit.train.data import sha256
 
 if TYPE_CHECKING:
     from toolkit.train.config import TrainConfig
-    from toolkit.train.model import TextClassifier
+    from toolkit.model import TextClassifier
 
 
 def _agreement(agreement: dict[str, dict[str, Any]]) -> str:
@@ -22,6 +23,8 @@ def _agreement(agreement: dict[str, dict[str, Any]]) -> str:
 
 
 def _lineage(config: TrainConfig) -> list[str]:
+    if config.data is None:
+        return ["| train, dev | records passed in memory (`Trainer(train_dataset=…)`) | |"]
     lines = []
     for split in ("train", "dev", "test"):
         for source in getattr(config.data, split):
@@ -51,6 +54,34 @@ def _prior(clf: TextClassifier) -> str:
             f"`rules/`), weighted per label as learnt: {weights}\n")
 
 
+def _origin(clf: TextClassifier) -> str:
+    origin = clf.meta.get("encoder_origin") or {}
+    source = origin.get("source")
+    if not source:
+        return f"`{clf.meta.get('encoder')}`"
+    return (f"`{origin.get('upstream')}` ({origin.get('license')}), built offline from `{source['package']}=="
+            f"{source['version']}` file `{source['file']}` (sha256 `{source['sha256']}`); {origin.get('conversion')}; "
+            f"encoder weights sha256 `{origin.get('weights_sha256')}`")
+
+
+def _metadata(clf: TextClassifier, extra: dict[str, Any]) -> Any:
+    from huggingface_hub import EvalResult, ModelCardData
+
+    origin = clf.meta.get("encoder_origin") or {}
+    results = [
+        EvalResult(task_type="text-classification", task_name="sentence classification", dataset_type="reviewed",
+                   dataset_name="test split", dataset_split="test", metric_type="f1", metric_name=f"{task} macro-F1",
+                   metric_value=round(value, 4))
+        for task, value in (extra.get("test_metrics") or {}).items() if task != "score"
+    ]
+    return ModelCardData(
+        library_name="transformers", pipeline_tag="text-classification", language=["zh"],
+        tags=["toolkit", "multi-task", "finance", "chinese"], base_model=origin.get("upstream") or clf.meta.get("encoder"),
+        license=origin.get("license", "other").lower() if origin.get("license") else None,
+        model_name=clf.model_version, eval_results=results or None,
+    )
+
+
 def model_card(clf: TextClassifier, extra: dict[str, Any], config: TrainConfig, config_path: str | None) -> str:
     tasks = ", ".join(f"{t['name']} ({'/'.join(t['labels'])})" for t in clf.tasks)
     history = extra.get("history", [])
@@ -61,16 +92,29 @@ def model_card(clf: TextClassifier, extra: dict[str, Any], config: TrainConfig, 
     )
     dist = "\n".join(f"- {task}: {counts}" for task, counts in extra.get("train_distribution", {}).items())
     thresholds = json.dumps(clf.meta.get("thresholds", {}), ensure_ascii=False)
-    return f"""# Model card: {clf.model_version}
+    test = extra.get("test_metrics")
+    test_line = (f"Test ({extra.get('test_examples')} examples, thresholds as tuned on dev): "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in test.items()) + "." if test else "No test split was given.")
+    return f"""---
+{_metadata(clf, extra).to_yaml()}
+---
+# {clf.model_version}
 
 Multi-task classifier for Chinese financial and tech news units, trained with `toolkit train`
 {f"(config `{config_path}`)" if config_path else ""}.
 
 - **Tasks**: {tasks}
-- **Encoder**: `{clf.meta.get('encoder')}`, {clf.meta['pooling']} pooling, text prefix `{clf.meta['text_prefix']!r}`,
+- **Encoder**: {_origin(clf)}; {clf.meta['pooling']} pooling, text prefix `{clf.meta['text_prefix']!r}`,
   max length {clf.meta['max_length']}
-- **Load**: `TextClassifier.load(folder)` (weights in `model.safetensors`)
+- **Load**: `toolkit.TextClassifier.load(folder)`. The folder is also a plain Hugging Face encoder:
+  `AutoModel.from_pretrained(folder)` and `AutoTokenizer.from_pretrained(folder)` load it; the heads are in
+  `heads.safetensors`, labels per task in `config.json` (`task_id2label`) and `toolkit_model.json`.
 {_prior(clf)}
+## Results
+
+{test_line}
+Best dev score (mean of per-task macro-F1): {extra.get('best_dev_score')}.
+
 ## Data lineage
 
 | split | source | sha256 |
@@ -93,8 +137,7 @@ Label distribution (train):
 |---|---|---|---|
 {rows}
 
-Best dev score (mean of per-task macro-F1): {extra.get('best_dev_score')}.
-Training time {extra.get('train_seconds')} s, {extra.get('train_examples_per_second')} examples/s,
+Training time {extra.get('train_seconds')} s on {extra.get('device')}, {extra.get('train_examples_per_second')} examples/s,
 peak memory {extra.get('peak_memory_mb')} MB. Topic thresholds tuned on dev: `{thresholds}`.
 
 ## Known limits

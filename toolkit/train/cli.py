@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.errors import ConfigError
-from toolkit.train.config import load_train_config
+from toolkit.train.config import load_train_config, parse_overrides
 from toolkit.train.data import build_dataset
 from toolkit.train.trainer import Trainer
 
@@ -36,25 +35,18 @@ def dataset_build(
     console.print(table)
 
 
-def _overrides(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"override {pair!r} must look like key.path=value")
-        key, value = pair.split("=", 1)
-        out[key.removeprefix("--")] = value
-    return out
-
-
 def train_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="Training config YAML (see configs/).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model-best/, model-final/, checkpoint/).")] = Path("build/model"),
     resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: --set lr=2e-5 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: the config's, else auto).")] = None,
 ) -> None:
     """Fine-tune the encoder with sentiment, stance and topic heads from a YAML config."""
-    overrides = _overrides(set_ or [])
+    overrides = parse_overrides(set_ or [])
+    if device is not None:
+        overrides["device"] = device
     for key, value in overrides.items():
         console.print(f"override {key} = {value}")
     cfg = load_train_config(config, overrides)

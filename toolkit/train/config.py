@@ -51,7 +51,11 @@ class RandomEncoder(BaseModel):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str | None = Field(None, description="local path or hub id of the pretrained encoder")
+    model: str | None = Field(None, description="a local folder, a short id built offline (e5-small-zh) or a hub id")
+    model_source: Literal["local", "hub"] = Field(
+        "local", description="for a short id: build it from its pip package (local) or download its hub id (hub)")
+    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="mixed precision on CUDA (autocast)")
     random_init: RandomEncoder | None = None
     pooling: Literal["mean", "cls"] = "mean"
     text_prefix: str = ""
@@ -75,7 +79,7 @@ class TrainConfig(BaseModel):
     rule_prior: bool = Field(False, description="start each head from the rule pre-annotator's scores")
     rules: Path | None = Field(None, description="rules config for the prior (default: the built-in settings)")
     lexicon: Path | None = Field(None, description="lexicon folder for the prior (default: labels/lexicon)")
-    data: DataConfig
+    data: DataConfig | None = Field(None, description="files to read; the Python API can pass records instead")
 
     @model_validator(mode="after")
     def _one_encoder(self) -> TrainConfig:
@@ -94,6 +98,17 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(target, dict):
             raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
     target[keys[-1]] = value
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["lr=2e-5", "data.train=…"]`` (``--set`` values) as ``{"lr": "2e-5", …}`` for ``load_train_config``."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like key.path=value")
+        key, value = pair.split("=", 1)
+        out[key.removeprefix("--")] = value
+    return out
 
 
 def load_train_config(path: str | Path, overrides: dict[str, str] | None = None) -> TrainConfig:
@@ -119,7 +134,7 @@ def load_train_config(path: str | Path, overrides: dict[str, str] | None = None)
     def resolve(value: Path) -> Path:
         return base / value if not value.is_absolute() and not value.exists() and (base / value).exists() else value
 
-    for split in (config.data.train, config.data.dev, config.data.test):
+    for split in (config.data.train, config.data.dev, config.data.test) if config.data else ():
         for source in split:
             source.path = resolve(source.path)
     if config.model:

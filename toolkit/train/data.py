@@ -84,6 +84,19 @@ def _labelled(
     return out
 
 
+def in_memory_examples(data: Any, schema: LabelSchema) -> list[dict[str, Any]]:
+    """Training examples from records in memory or a ``datasets.Dataset``: rows already encoded (a split of
+    ``toolkit dataset build``) are used as they are, reviewed records are encoded (annotations resolved by
+    majority)."""
+    rows = [dict(r) for r in data]
+    if rows and all(task.name in rows[0] and not isinstance(rows[0][task.name], str) for task in schema.tasks):
+        return rows
+    missing = [i for i, r in enumerate(rows) if not isinstance(r.get("text"), str)]
+    if missing:
+        raise InputError(f"record {missing[0]} has no text; each record needs 'text' and 'labels' or 'annotations'")
+    return _labelled(({"id": i, **r} for i, r in enumerate(rows)), schema, "memory", policy="majority", priority=())
+
+
 def _sentiment_only(rows: Iterable[tuple[str, str]], mapping: dict[str, str], schema: LabelSchema, name: str) -> list[dict[str, Any]]:
     out = []
     for i, (raw, text) in enumerate(rows):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -31,8 +30,10 @@ from toolkit.labels import LabelSchema, load_schema
 from toolkit.progress import progress_bar
 from toolkit.train.card import model_card
 from toolkit.train.config import TrainConfig
-from toolkit.train.data import MISSING, distribution, source_examples
-from toolkit.train.model import TextClassifier, load_encoder, random_encoder
+from toolkit.train.data import MISSING, distribution, in_memory_examples, source_examples
+from toolkit.model import TextClassifier, load_encoder, resolve_device
+from toolkit.model.classifier import CARD_FILE
+from toolkit.model.encoders import encoder_origin, random_encoder, resolve_encoder
 
 CHECKPOINT = "checkpoint"
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -49,24 +50,25 @@ def masked_loss(
     ``class_weights`` holds per class weights for a single-choice task and a ``(2, labels)`` tensor
     (weight of a negative, weight of a positive, per label) for a multi-choice one.
     """
-    total = torch.zeros((), dtype=torch.float32)
+    device = next(iter(logits.values())).device
+    total = torch.zeros((), dtype=torch.float32, device=device)
     parts: dict[str, float] = {}
     for task in tasks:
-        name, out = task["name"], logits[task["name"]]
+        name, out = task["name"], logits[task["name"]].float()
         if task["kind"] == "single":
-            target = batch[name]
+            target = batch[name].to(device)
             if not (target != MISSING).any():
                 continue
-            weight = class_weights.get(name) if class_weights else None
+            weight = class_weights[name].to(device) if class_weights else None
             loss = F.cross_entropy(out, target, weight=weight, ignore_index=MISSING)
         else:
-            mask = batch[f"{name}_mask"].float()
+            mask = batch[f"{name}_mask"].float().to(device)
             if mask.sum() == 0:
                 continue
-            target = batch[name]
+            target = batch[name].to(device)
             per_label = F.binary_cross_entropy_with_logits(out, target, reduction="none")
             if class_weights and name in class_weights:
-                negative, positive = class_weights[name]
+                negative, positive = class_weights[name].to(device)
                 per_label = per_label * torch.where(target > 0.5, positive, negative)
             loss = (per_label.mean(-1) * mask).sum() / mask.sum()
         total = total + loss
@@ -139,6 +141,18 @@ def _f1(y: np.ndarray, pred: np.ndarray) -> float:
     return 2 * tp / (y.sum() + pred.sum()) if (y.sum() + pred.sum()) else 0.0
 
 
+def peak_memory_mb() -> float | None:
+    """The process's peak resident memory (Unix; None on Windows, which has no ``resource`` module), or the
+    CUDA allocator's peak where a GPU was used."""
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    try:
+        import resource
+    except ImportError:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 @dataclass
 class TrainResult:
     out_dir: Path
@@ -146,21 +160,33 @@ class TrainResult:
     final_dir: Path
     history: list[dict[str, Any]] = field(default_factory=list)
     best_score: float | None = None
+    test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # model folder name -> test figures
 
 
 class Trainer:
     """Fits a :class:`TextClassifier` from a :class:`TrainConfig`; ``train()`` writes the model folders."""
 
-    def __init__(self, config: TrainConfig, out_dir: str | Path, *, schema: LabelSchema | None = None,
-                 config_path: str | None = None, show_progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, out_dir: str | Path, *, train_dataset: Any = None, eval_dataset: Any = None,
+                 schema: LabelSchema | None = None, config_path: str | None = None, show_progress: bool = True) -> None:
+        """``train_dataset`` and ``eval_dataset`` (as setfit's trainer takes them) replace the config's ``data``:
+        reviewed records (dicts with ``text`` and ``labels`` or ``annotations``) or a ``datasets.Dataset``; a
+        ``DatasetDict`` (``toolkit dataset build``) as ``train_dataset`` gives both from its train and dev splits."""
         self.config = config
         self.out_dir = Path(out_dir)
         self.schema = schema or load_schema()
         self.config_path = config_path
         self.show_progress = show_progress
+        if hasattr(train_dataset, "keys") and "train" in train_dataset:  # a DatasetDict
+            train_dataset, eval_dataset = train_dataset["train"], train_dataset.get("dev", eval_dataset)
+        self._given = {split: in_memory_examples(data, self.schema)
+                       for split, data in (("train", train_dataset), ("dev", eval_dataset)) if data is not None}
+        if config.data is None and "train" not in self._given:
+            raise ConfigError("no training data: give `data` in the config or pass train_dataset=")
 
     # -- data ---------------------------------------------------------------------------------------
     def _examples(self, split: str) -> list[dict[str, Any]]:
+        if split in self._given or self.config.data is None:
+            return self._given.get(split, [])
         rows: list[dict[str, Any]] = []
         for i, source in enumerate(getattr(self.config.data, split)):
             rows.extend(source_examples(source, self.schema, seed=self.config.seed + i))
@@ -182,16 +208,18 @@ class Trainer:
             yield batch
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def evaluate(self, clf: TextClassifier, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Dev metrics: macro-F1 per task (multi-choice: over the labels in use) and their mean (``score``).
+    def evaluate(self, clf: TextClassifier, rows: list[dict[str, Any]], *, tune: bool = True) -> dict[str, Any]:
+        """Macro-F1 per task (multi-choice: over the labels in use) and their mean (``score``).
 
-        Topic thresholds are tuned on ``rows`` first, so each epoch is scored as the model saved from it
-        would decide (scoring with thresholds left from an earlier epoch picked epochs by stale cut-offs).
+        On dev (``tune``) topic thresholds are tuned on ``rows`` first, so each epoch is scored as the model
+        saved from it would decide (scoring with thresholds left from an earlier epoch picked epochs by stale
+        cut-offs). On test they are not: the thresholds are the dev-tuned ones the model keeps.
         """
         if not rows:
             return {}
         probs = clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size)
-        self._tune(clf, rows, probs)
+        if tune:
+            self._tune(clf, rows, probs)
         decided = clf.decide(probs)
         metrics: dict[str, Any] = {}
         scores = []
@@ -237,7 +265,7 @@ class Trainer:
             raise ConfigError(f"tasks names unknown tasks: {', '.join(unknown)}")
         torch.manual_seed(cfg.seed)
         if cfg.model:
-            encoder, tokenizer = load_encoder(cfg.model)
+            encoder, tokenizer = load_encoder(cfg.model, cfg.model_source)
         else:
             encoder, tokenizer = random_encoder(cfg.random_init, (r["text"] for r in train), cfg.max_length)
         rules = None
@@ -248,7 +276,8 @@ class Trainer:
                                     rules=rules)
         clf.meta["model_name"] = Path(cfg.model).name if cfg.model else "random"
         clf.meta["encoder"] = cfg.model or "random_init"
-        return clf
+        clf.meta["encoder_origin"] = encoder_origin(resolve_encoder(cfg.model, cfg.model_source)) if cfg.model else {}
+        return clf.to(cfg.device, cfg.precision)
 
     def _optimizer(self, clf: TextClassifier, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
         from transformers import get_linear_schedule_with_warmup
@@ -300,7 +329,7 @@ class Trainer:
         if resume:
             if not (checkpoint / "trainer_state.json").is_file():
                 raise InputError(f"{checkpoint}: nothing to resume (no checkpoint from an earlier run)")
-            clf = TextClassifier.load(checkpoint / "model")
+            clf = TextClassifier.load(checkpoint / "model", device=cfg.device, precision=cfg.precision)
             clf.model.dropout.p = cfg.dropout
             state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         else:
@@ -309,13 +338,15 @@ class Trainer:
         total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
         optimizer, scheduler = self._optimizer(clf, total_steps)
         if resume:
-            saved = torch.load(checkpoint / "optimizer.pt", weights_only=False)
+            saved = torch.load(checkpoint / "optimizer.pt", weights_only=False, map_location=clf.device)
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
             torch.set_rng_state(saved["torch_rng"])
             np.random.set_state(saved["numpy_rng"])
             random.setstate(saved["python_rng"])
         weights = balanced_weights(train, clf.tasks) if cfg.class_weights == "balanced" else None
+        # fp16 needs loss scaling against underflow; bf16 and fp32 do not (the scaler is then a pass-through)
+        scaler = torch.amp.GradScaler("cuda", enabled=clf.device.type == "cuda" and cfg.precision == "fp16")
         tuned_at = state["step"]  # thresholds are tuned as of this step (a checkpoint is saved right after evaluation)
         lengths = [len(r["text"]) for r in train]
         meta = {"train_distribution": distribution(train, self.schema), "train_examples": len(train),
@@ -333,15 +364,16 @@ class Trainer:
                     started, losses = time.perf_counter(), []
                     optimizer.zero_grad()
                     for i, batch in enumerate(self._batches(clf, train, order, cfg.batch_size), start=1):
-                        logits = clf.model(batch["input_ids"], batch["attention_mask"], batch["prior"] or None)
-                        loss, _ = masked_loss(logits, batch, clf.tasks, weights)
+                        loss, _ = masked_loss(clf.forward(batch, batch["prior"]), batch, clf.tasks, weights)
                         if loss.requires_grad:
-                            (loss / cfg.grad_accumulation).backward()
+                            scaler.scale(loss / cfg.grad_accumulation).backward()
                         losses.append(float(loss.detach()))
                         state["examples"] += len(batch["input_ids"])
                         if i % cfg.grad_accumulation == 0 or i * cfg.batch_size >= len(train):
+                            scaler.unscale_(optimizer)
                             torch.nn.utils.clip_grad_norm_(clf.model.parameters(), 1.0)
-                            optimizer.step()
+                            scaler.step(optimizer)
+                            scaler.update()
                             scheduler.step()
                             optimizer.zero_grad()
                             state["step"] += 1
@@ -371,7 +403,21 @@ class Trainer:
         if result.best_dir is None and (self.out_dir / "model-best").is_dir():
             result.best_dir = self.out_dir / "model-best"
         result.history, result.best_score = state["history"], state["best_score"]
+        test = self._examples("test")
+        if test:
+            for folder in {result.best_dir or result.final_dir, result.final_dir}:
+                result.test_metrics[folder.name] = self._record_test(folder, test)
         return result
+
+    def _record_test(self, folder: Path, test: list[dict[str, Any]]) -> dict[str, Any]:
+        """Score a saved model on the test split (thresholds as saved) and write the figures into its card."""
+        clf = TextClassifier.load(folder, device=self.config.device, precision=self.config.precision)
+        metrics = self.evaluate(clf, test, tune=False)
+        extra = json.loads((folder / "training_metrics.json").read_text(encoding="utf-8"))
+        extra.update(test_metrics=metrics, test_examples=len(test))
+        (folder / "training_metrics.json").write_text(json.dumps(extra, ensure_ascii=False, indent=2), encoding="utf-8")
+        (folder / CARD_FILE).write_text(model_card(clf, extra, self.config, self.config_path), encoding="utf-8")
+        return metrics
 
     def _extra(self, meta: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         seconds = state["seconds"]
@@ -382,6 +428,7 @@ class Trainer:
             "steps": state["step"],
             "train_seconds": round(seconds, 1),
             "train_examples_per_second": round(state["examples"] / seconds, 2) if seconds else None,
-            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_memory_mb": peak_memory_mb(),
+            "device": str(resolve_device(self.config.device)),
             "config": self.config.model_dump(mode="json"),
         }

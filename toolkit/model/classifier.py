@@ -1,30 +1,37 @@
 """The classifier: a pretrained encoder, masked-mean or CLS pooling, and one head per task.
 
-``TextClassifier`` owns prediction, saving and loading (the trainer owns the loop). A saved folder holds
-the weights as safetensors, the encoder config, the tokenizer, ``toolkit_model.json`` (labels, heads,
-pooling, text prefix, max length, topic thresholds) and ``MODEL_CARD.md``; ``TextClassifier.load(folder)``
-is the one call that restores it.
+Inference lives here, apart from training, because predict, serve and the ONNX runtime use it without
+the trainer. ``Classifier`` holds what every runtime shares (tokenizer, label metadata, rule prior,
+probabilities to labels); ``TextClassifier`` runs the forward pass in PyTorch, ``OnnxClassifier``
+(``toolkit.predict.onnx``) in ONNX Runtime.
+
+A saved folder is the setfit pattern, body + head: the encoder as a standard Hugging Face folder
+(``config.json`` with ``task_id2label``, ``model.safetensors``, the tokenizer), which
+``transformers.AutoModel.from_pretrained(folder)`` loads with every weight, and beside it the heads
+(``heads.safetensors``), ``toolkit_model.json`` (tasks, pooling, text prefix, max length, topic
+thresholds, encoder origin), the rules of a rule-prior model (``rules/``) and the model card
+(``README.md``). ``TextClassifier.load(folder)`` restores all of it.
 
 With a rule prior (``rule_prior: true`` in the training config) a head's logits are
 ``head(pooled) + weight * prior``: the prior is the log of the rule pre-annotator's probabilities for a
 single-choice task and its topic score minus the topic's threshold for a multi-choice one. Heads start at
 zero and the per-label weights at values under which the untrained model decides exactly as the rules do,
 so training learns where the reviewed labels depart from the rules instead of relearning their keywords
-from a few hundred sentences. The rules (schema, config, lexicon files) are saved in the folder's
-``rules/``, so the model predicts the same anywhere.
+from a few hundred sentences.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -33,17 +40,19 @@ from toolkit.annotate import RulePreannotator
 from toolkit.errors import ModelError
 from toolkit.ingest.normalize import normalize
 from toolkit.labels import LabelSchema
+from toolkit.model.device import Precision, autocast, resolve_device
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_FILE = "toolkit_model.json"
-WEIGHTS_FILE = "model.safetensors"
+ENCODER_WEIGHTS = "model.safetensors"
+HEADS_FILE = "heads.safetensors"
 RULES_DIR = "rules"
-_PICKLE_FILES = ("pytorch_model.bin", "model.pt", "model.bin")
+CARD_FILE = "README.md"
+_PICKLE_FILES = ("pytorch_model.bin",)
 # Initial prior weights: log-probabilities pass through unchanged; a topic score 0.25 past its threshold
 # gives a logit of 2 (probability 0.88), a score of 0 one of -4 when the threshold is 0.5.
 PRIOR_WEIGHT = {"single": 1.0, "multi": 8.0}
 _PRIOR_FLOOR = 1e-6
-_RULE_TASKS = ("sentiment", "stance", "topics")  # what a rule prediction block scores
 
 
 class MultiTaskModel(nn.Module):
@@ -69,8 +78,11 @@ class MultiTaskModel(nn.Module):
             nn.init.zeros_(self.heads[name].bias)
 
     def head_parameters(self) -> list[nn.Parameter]:
-        """What sits on top of the encoder (trained with the head learning rate)."""
+        """What sits on top of the encoder (trained with the head learning rate, saved in ``heads.safetensors``)."""
         return [*self.heads.parameters(), *self.prior_weights.parameters()]
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 prior: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -81,7 +93,7 @@ class MultiTaskModel(nn.Module):
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         pooled = self.dropout(pooled)
-        logits = {name: head(pooled) for name, head in self.heads.items()}
+        logits = {name: head(pooled.to(head.weight.dtype)) for name, head in self.heads.items()}
         if len(self.prior_weights):
             if prior is None:
                 raise ValueError("this model adds a rule prior to its heads; pass prior= (TextClassifier does)")
@@ -90,26 +102,13 @@ class MultiTaskModel(nn.Module):
         return logits
 
 
-def char_tokenizer(texts: Iterable[str], folder: Path) -> Any:
-    """A BERT WordPiece tokenizer whose vocabulary is the characters of ``texts`` (for random-init models).
+class Classifier:
+    """Tokenizer, label metadata and rules; turns a runtime's logits into probabilities and label names.
 
-    Chinese BERT tokenisation splits CJK text into characters anyway, so this is the natural tiny vocabulary.
+    Subclasses give ``logits`` (one encoded batch to per-task numpy logits) and ``load``.
     """
-    from transformers import BertTokenizerFast
 
-    chars = sorted({c for text in texts for c in normalize(text).lower() if not c.isspace()})
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]) + "\n", encoding="utf-8")
-    return BertTokenizerFast(vocab_file=str(vocab), tokenize_chinese_chars=True, do_lower_case=True)
-
-
-class TextClassifier:
-    """Tokenizer + ``MultiTaskModel`` + label metadata; predicts label names and probabilities."""
-
-    def __init__(self, model: MultiTaskModel, tokenizer: Any, meta: dict[str, Any],
-                 rules: RulePreannotator | None = None) -> None:
-        self.model = model
+    def __init__(self, tokenizer: Any, meta: dict[str, Any], rules: RulePreannotator | None = None) -> None:
         self.tokenizer = tokenizer
         self.meta = meta
         self.rules = rules
@@ -119,36 +118,18 @@ class TextClassifier:
         return self.meta["tasks"]
 
     @property
+    def task_names(self) -> list[str]:
+        return [t["name"] for t in self.tasks]
+
+    @property
     def model_version(self) -> str:
         return self.meta.get("model_version", "model")
-
-    @classmethod
-    def create(
-        cls, schema: LabelSchema, tasks: Sequence[str], *, encoder: nn.Module, tokenizer: Any, pooling: str,
-        text_prefix: str, max_length: int, dropout: float, rules: RulePreannotator | None = None,
-    ) -> TextClassifier:
-        """A new classifier; with ``rules`` every head the rules also predict gets a rule prior."""
-        heads = [t for t in schema.tasks if t.name in tasks]
-        prior = {t.name: PRIOR_WEIGHT[t.kind] for t in heads if t.name in _RULE_TASKS} if rules else {}
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "toolkit_version": __version__,
-            "tasks": [{"name": t.name, "kind": t.kind, "labels": list(t.label_names)} for t in heads],
-            "pooling": pooling,
-            "text_prefix": text_prefix,
-            "max_length": max_length,
-            "thresholds": {t.name: dict.fromkeys(t.label_names, 0.5) for t in heads if t.kind == "multi"},
-            "rule_prior": list(prior),
-        }
-        model = MultiTaskModel(encoder, {t.name: len(t.label_names) for t in heads}, pooling=pooling, dropout=dropout,
-                               prior=prior)
-        return cls(model, tokenizer, meta, rules if prior else None)
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         prefix = self.meta["text_prefix"]
         return self.tokenizer(
             [prefix + normalize(t) for t in texts], padding=True, truncation=True,
-            max_length=self.meta["max_length"], return_tensors="pt",
+            max_length=self.meta["max_length"], return_tensors="pt", return_token_type_ids=False,
         )
 
     def prior(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -174,24 +155,19 @@ class TextClassifier:
                 out[name] = scores - np.array([thresholds[label] for label in labels], dtype=np.float32)
         return out
 
-    @torch.inference_mode()
     def logits(self, batch: dict[str, torch.Tensor], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Head logits of one encoded batch (``prior``: the batch's rows of ``self.prior``)."""
-        out = self.model(batch["input_ids"], batch["attention_mask"],
-                         {name: torch.from_numpy(p) for name, p in prior.items()} or None)
-        return {name: value.numpy() for name, value in out.items()}
+        raise NotImplementedError
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
         """Per task an (N, K) array: softmax for single-choice tasks, sigmoid per label for multi-choice."""
-        if self.model is not None:
-            self.model.eval()
         prior = self.prior(texts)
         chunks: dict[str, list[np.ndarray]] = {t["name"]: [] for t in self.tasks}
         for start in range(0, len(texts), batch_size):
             end = start + batch_size
             logits = self.logits(self.encode(texts[start:end]), {name: p[start:end] for name, p in prior.items()})
             for task in self.tasks:
-                out = logits[task["name"]]
+                out = logits[task["name"]].astype(np.float64)
                 if task["kind"] == "single":
                     e = np.exp(out - out.max(1, keepdims=True))
                     chunks[task["name"]].append(e / e.sum(1, keepdims=True))
@@ -223,19 +199,81 @@ class TextClassifier:
         out = [{name: values[i] for name, values in decided.items()} for i in range(len(items))]
         return out[0] if single else out
 
-    def save(self, folder: str | Path, *, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "toolkit": __version__})
-        # content-addressed: the same weights always get the same version, new weights a new one (the file
-        # itself is not hashed: safetensors writes its metadata map in no fixed order)
+
+class TextClassifier(Classifier):
+    """The PyTorch runtime: a ``MultiTaskModel`` on a device (``to``), optionally under autocast."""
+
+    def __init__(self, model: MultiTaskModel, tokenizer: Any, meta: dict[str, Any],
+                 rules: RulePreannotator | None = None) -> None:
+        super().__init__(tokenizer, meta, rules)
+        self.model = model
+        self.device = torch.device("cpu")
+        self.precision: Precision = "fp32"
+
+    def to(self, device: str | torch.device = "auto", precision: Precision = "fp32") -> TextClassifier:
+        """Move the model to ``device`` (``auto``: CUDA, else MPS, else CPU); ``precision`` bf16/fp16 runs the
+        forward pass under autocast on CUDA (ignored elsewhere)."""
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.model.to(self.device)
+        return self
+
+    @classmethod
+    def create(
+        cls, schema: LabelSchema, tasks: Sequence[str], *, encoder: nn.Module, tokenizer: Any, pooling: str,
+        text_prefix: str, max_length: int, dropout: float, rules: RulePreannotator | None = None,
+    ) -> TextClassifier:
+        """A new classifier; with ``rules`` every head the rules also predict gets a rule prior."""
+        heads = [t for t in schema.tasks if t.name in tasks]
+        prior = {t.name: PRIOR_WEIGHT[t.kind] for t in heads if t.name in rules.TASKS} if rules else {}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "toolkit_version": __version__,
+            "tasks": [{"name": t.name, "kind": t.kind, "labels": list(t.label_names)} for t in heads],
+            "pooling": pooling,
+            "text_prefix": text_prefix,
+            "max_length": max_length,
+            "thresholds": {t.name: dict.fromkeys(t.label_names, 0.5) for t in heads if t.kind == "multi"},
+            "rule_prior": list(prior),
+        }
+        model = MultiTaskModel(encoder, {t.name: len(t.label_names) for t in heads}, pooling=pooling, dropout=dropout,
+                               prior=prior)
+        return cls(model, tokenizer, meta, rules if prior else None)
+
+    def forward(self, batch: dict[str, torch.Tensor], prior: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's logits for one batch, with its tensors moved to the model's device (training uses this)."""
+        with autocast(self.device, self.precision):
+            return self.model(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
+                              {name: p.to(self.device) for name, p in prior.items()} or None)
+
+    @torch.inference_mode()
+    def logits(self, batch: dict[str, torch.Tensor], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.model.eval()
+        out = self.forward(batch, {name: torch.from_numpy(p) for name, p in prior.items()})
+        return {name: value.float().cpu().numpy() for name, value in out.items()}
+
+    def weights_digest(self) -> str:
+        """sha256 over the sorted parameter names and values: the same weights always give the same version."""
         digest = hashlib.sha256()
+        state = self.model.state_dict()
         for key in sorted(state):
             digest.update(key.encode())
-            digest.update(state[key].numpy().tobytes())
-        self.meta["model_version"] = f"{self.meta.get('model_name', 'model')}-{digest.hexdigest()[:12]}"
-        self.model.encoder.config.save_pretrained(folder)
+            digest.update(state[key].detach().float().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def save(self, folder: str | Path, *, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write the folder (see the module docstring); ``card`` becomes README.md, ``extra`` JSON files."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.meta["model_version"] = f"{self.meta.get('model_name', 'model')}-{self.weights_digest()[:12]}"
+        encoder = self.model.encoder
+        encoder.config.task_id2label = {t["name"]: dict(enumerate(t["labels"])) for t in self.tasks}
+        if len(self.tasks) == 1 and self.tasks[0]["kind"] == "single":  # the standard field, where one head has it
+            encoder.config.id2label = dict(enumerate(self.tasks[0]["labels"]))
+        with _quiet_transformers():
+            encoder.save_pretrained(folder)
+        heads = {k: v.detach().float().cpu().contiguous() for k, v in self.model.head_state().items()}
+        save_file(heads, str(folder / HEADS_FILE), metadata={"format": "pt", "toolkit": __version__})
         self.tokenizer.save_pretrained(folder)
         if self.rules is not None:
             self.rules.save(folder / RULES_DIR)
@@ -243,38 +281,55 @@ class TextClassifier:
         for name, data in (extra or {}).items():
             (folder / name).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         if card is not None:
-            (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+            (folder / CARD_FILE).write_text(card, encoding="utf-8")
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, *, allow_pickle: bool = False) -> TextClassifier:
+    def load(cls, folder: str | Path, *, allow_pickle: bool = False, device: str = "cpu",
+             precision: Precision = "fp32") -> TextClassifier:
         """Restore a saved folder. Pickle weight files are refused unless ``allow_pickle`` (they can run code)."""
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         folder = Path(folder)
-        if not folder.is_dir():
-            raise ModelError(f"{folder}: no such model folder")
-        meta_path = folder / META_FILE
-        if not meta_path.is_file():
-            raise ModelError(f"{folder}: not a toolkit model folder ({META_FILE} is missing); train one with `toolkit train`")
+        meta = read_meta(folder)
+        _check_weights(folder, allow_pickle)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelError(f"{meta_path}: corrupt ({exc})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"{folder}: model format {meta.get('format_version')!r}, this toolkit reads {FORMAT_VERSION}")
-        try:
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{folder}: cannot read the encoder config or tokenizer ({exc})") from None
-        encoder = AutoModel.from_config(config, **_encoder_kwargs(config))
+            with _quiet_transformers():
+                encoder = AutoModel.from_pretrained(folder, local_files_only=True, dtype=torch.float32,
+                                                    use_safetensors=not allow_pickle or None)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"{folder}: cannot read the encoder ({exc})") from None
         prior = meta.get("rule_prior") or []
         model = MultiTaskModel(encoder, {t["name"]: len(t["labels"]) for t in meta["tasks"]}, pooling=meta["pooling"],
                                prior=dict.fromkeys(prior, 0.0))
-        model.load_state_dict(_read_weights(folder, allow_pickle))
+        try:
+            heads = load_file(str(folder / HEADS_FILE))
+        except Exception as exc:  # safetensors raises its own error types for missing, truncated or garbled files
+            raise ModelError(f"{folder / HEADS_FILE}: corrupt or missing head weights ({exc})") from None
+        missing = [k for k in model.head_state() if k not in heads]
+        if missing:
+            raise ModelError(f"{folder / HEADS_FILE}: no weights for {', '.join(missing)}")
+        model.load_state_dict(heads, strict=False)
         model.eval()
-        return cls(model, tokenizer, meta, load_rules(folder) if prior else None)
+        return cls(model, tokenizer, meta, load_rules(folder) if prior else None).to(device, precision)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """``toolkit_model.json`` of a model folder, with clear errors for a missing, foreign or older folder."""
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"{folder}: not a toolkit model folder ({META_FILE} is missing); train one with `toolkit train`")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelError(f"{meta_path}: corrupt ({exc})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{folder}: model format {meta.get('format_version')!r}, this toolkit reads {FORMAT_VERSION}; "
+                         "retrain it with this version")
+    return meta
 
 
 def load_rules(folder: Path) -> RulePreannotator:
@@ -284,50 +339,35 @@ def load_rules(folder: Path) -> RulePreannotator:
     return RulePreannotator.load(folder / RULES_DIR)
 
 
-def _encoder_kwargs(config: Any) -> dict[str, Any]:
-    return {"add_pooling_layer": False} if config.model_type in ("bert", "roberta", "xlm-roberta") else {}
-
-
-def _read_weights(folder: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
-    weights = folder / WEIGHTS_FILE
+def _check_weights(folder: Path, allow_pickle: bool) -> None:
+    """Refuse pickle weights unless allowed, and report a corrupt safetensors file by name."""
+    weights = folder / ENCODER_WEIGHTS
     if weights.is_file():
         try:
-            return load_file(str(weights))
+            with safe_open(str(weights), framework="pt") as fh:
+                fh.keys()
         except Exception as exc:  # safetensors raises its own error types for truncated or garbled files
             raise ModelError(f"{weights}: corrupt weights ({exc})") from None
+        return
     pickled = next((folder / n for n in _PICKLE_FILES if (folder / n).is_file()), None)
     if pickled is None:
-        raise ModelError(f"{folder}: no weights ({WEIGHTS_FILE} is missing)")
+        raise ModelError(f"{folder}: no weights ({ENCODER_WEIGHTS} is missing)")
     if not allow_pickle:
         raise ModelError(
             f"{pickled}: pickle weights can run arbitrary code when loaded; refusing. "
             "Convert to safetensors, or pass allow_pickle=True (--allow-pickle) if you trust the source"
         )
-    return torch.load(pickled, map_location="cpu", weights_only=True)
 
 
-def load_encoder(name: str) -> tuple[nn.Module, Any]:
-    """A pretrained encoder and its tokenizer from a local path or a hub id (offline-first)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+@contextlib.contextmanager
+def _quiet_transformers() -> Any:
+    """No per-weight progress bar when a model folder loads (predict and serve load one per run)."""
+    from transformers.utils import logging as hf_logging
 
-    local = Path(name).exists()
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
-        config = AutoConfig.from_pretrained(name, local_files_only=local)
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
-        encoder = AutoModel.from_pretrained(name, local_files_only=local, dtype=torch.float32, **_encoder_kwargs(config))
-    except OSError as exc:
-        raise ModelError(f"cannot load encoder {name!r}: {exc}") from None
-    return encoder, tokenizer
-
-
-def random_encoder(spec: Any, texts: Iterable[str], max_length: int) -> tuple[nn.Module, Any]:
-    """A randomly initialised small BERT and a character tokenizer built from ``texts``."""
-    from transformers import BertConfig, BertModel
-
-    tokenizer = char_tokenizer(texts, Path(tempfile.mkdtemp(prefix="toolkit-vocab-")))
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=spec.hidden_size, num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads, intermediate_size=spec.intermediate_size,
-        max_position_embeddings=max(spec.max_position_embeddings, max_length), pad_token_id=0,
-    )
-    return BertModel(config, add_pooling_layer=False), tokenizer
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
