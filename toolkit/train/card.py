@@ -47,7 +47,7 @@ def _prior(clf: TextClassifier) -> str:
     if clf.rules is None:
         return ""
     weights = "; ".join(
-        f"{name}: " + ", ".join(f"{label} {w:.2f}" for label, w in zip(task["labels"], clf.model.prior_weights[name].tolist()))
+        f"{name}: " + ", ".join(f"{label} {w:.2f}" for label, w in zip(task["labels"], clf.model.prior_weights[name].detach().cpu().tolist()))
         for task in clf.tasks if (name := task["name"]) in clf.model.prior_weights
     )
     return (f"- **Rule prior**: heads add the rule pre-annotator's scores (`{clf.rules.model_version}`, saved in "
