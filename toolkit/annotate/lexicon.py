@@ -121,6 +121,11 @@ def lexicon_version(folder: Path) -> str:
 
 
 @functools.lru_cache(maxsize=8)
+def sentiment_terms(path: Path) -> dict[str, float]:
+    """A sentiment file's terms and weights (``term weight`` lines)."""
+    return dict(_parse(path, (2,), lambda f: _weight(f[0])))
+
+
 def load_lexicon(folder: str | Path | None = None, *, topics: tuple[str, ...]) -> Lexicon:
     """Load the lexicon files from ``folder`` (default ``labels/lexicon``); ``topics`` are the valid names."""
     root = Path(folder) if folder else labels_path("lexicon")
@@ -128,7 +133,7 @@ def load_lexicon(folder: str | Path | None = None, *, topics: tuple[str, ...]) -
     for term, value in _parse(root / "topics.tsv", (2, 3), _topic(topics), key=lambda t, v: (t, v[0])):
         by_term.setdefault(term, []).append(value)
     return Lexicon(
-        sentiment=dict(_parse(root / "sentiment.tsv", (2,), lambda f: _weight(f[0]))),
+        sentiment=sentiment_terms(root / "sentiment.tsv"),
         stance=dict(_parse(root / "stance.tsv", (3,), _stance)),
         topics={term: tuple(values) for term, values in by_term.items()},
         negation=frozenset(term for term, _ in _parse(root / "negation.tsv", (1,), lambda f: None)),
