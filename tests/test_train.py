@@ -307,3 +307,33 @@ def test_train_and_evaluate_commands(tmp_path):
     assert (tmp_path / "r" / "report.md").is_file()
     result = runner.invoke(app, ["evaluate", "--model", str(tmp_path), "--data", REVIEWED, "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "not a toolkit model folder" in result.output
+
+
+def test_weak_labels_come_from_confident_rules_and_reviewed_labels_win(tmp_path):
+    from toolkit.annotate import RulePreannotator
+    from toolkit.train.data import weak_examples
+
+    schema = load_schema()
+    reviewed = [json.loads(line) for line in open(REVIEWED, encoding="utf-8")]
+    sentence = next(r for r in reviewed if r["labels"]["sentiment"] == "negative")
+    unlabelled = tmp_path / "headlines.txt"
+    texts = [sentence["text"], "小米汽车交付量创历史新高，订单大增", "公司发布公告。"]
+    unlabelled.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    weak = weak_examples(unlabelled, schema, min_confidence=0.6)
+    rules = RulePreannotator().predict(texts)
+    for row in weak:
+        block = rules[texts.index(row["text"])]
+        if row["sentiment"] != -1:
+            label = schema.task("sentiment").label_names[row["sentiment"]]
+            assert label == block["sentiment"]["label"] and block["sentiment"]["scores"][label] >= 0.6
+    assert all(r["source"] == "weak:headlines.txt" for r in weak)
+    assert sentence["text"] in {r["text"] for r in weak}  # the rules have an opinion on the reviewed sentence too
+    assert len(weak_examples(unlabelled, schema, min_confidence=0.99)) < len(weak)
+
+    # the reviewed sentence, also given as weak text, trains once, with its reviewed labels
+    cfg = tiny(tmp_path, data={"train": [{"format": "reviewed", "path": REVIEWED},
+                                        {"format": "weak", "path": str(unlabelled), "min_confidence": 0.6}]})
+    rows = Trainer(cfg, tmp_path / "m", show_progress=False)._examples("train")
+    same = [r for r in rows if r["text"] == sentence["text"]]
+    assert len(same) == 1 and same[0]["source"] == "reviewed.jsonl"
+    assert any(r["source"].startswith("weak:") for r in rows)

@@ -5,8 +5,8 @@ thresholds are chosen on an inner dev split of those training articles only (who
 nothing about the held-out article reaches training, model selection or threshold tuning. The rules and a
 TF-IDF + logistic-regression baseline (fitted on the same training articles) predict the same held-out
 article. Predictions are pooled over the folds for one macro-F1 per task and system, and scored per fold
-for the spread. Sentiment-only public sources in the config (ChnSentiCorp, FinFE) join every fold's
-training data; they are not articles of the pool.
+for the spread. The config's other training sources (ChnSentiCorp, FinFE, rule-labelled ``weak`` text)
+join every fold's training data; they are not articles of the pool.
 """
 
 from __future__ import annotations
@@ -115,10 +115,10 @@ def cross_validate(
     unknown = [a for a in held_out if a not in by_article]
     if unknown:
         raise InputError(f"no reviewed units for article(s) {', '.join(unknown)}")
-    extra = [row for i, source in enumerate(config.data.train if config.data else [])
-             if source.format not in _POOL_FORMATS for row in source_examples(source, schema, seed=config.seed + i)]
-    units = {a: len(rows) for a, rows in by_article.items()}
     rules = RulePreannotator(schema, config.lexicon, RulesConfig.from_file(config.rules) if config.rules else None)
+    extra = [row for i, source in enumerate(config.data.train if config.data else []) if source.format not in _POOL_FORMATS
+             for row in source_examples(source, schema, seed=config.seed + i, rules=rules)]
+    units = {a: len(rows) for a, rows in by_article.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     fold_reports, held_rows, predictions = [], [], {s: defaultdict(list) for s in SYSTEMS}
     tasks: list[dict[str, Any]] = []

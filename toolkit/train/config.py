@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from toolkit.errors import ConfigError
 
-Format = Literal["dataset", "reviewed", "chnsenticorp", "finfe"]
+Format = Literal["dataset", "reviewed", "chnsenticorp", "finfe", "weak"]
 
 
 class Source(BaseModel):
     """Where examples come from. ``dataset`` reads a split of a saved DatasetDict (``toolkit dataset build``);
     ``reviewed`` reads reviewed records; ``chnsenticorp`` (TSV ``label\\ttext_a``) and ``finfe`` (JSON
-    ``[text, "0"|"0.5"|"1"]``) are sentiment-only, their stance and topics masked. ``weight`` resamples the
+    ``[text, "0"|"0.5"|"1"]``) are sentiment-only, their stance and topics masked. ``weak`` labels unlabelled
+    text (one per line in .txt, or records with ``text``) with the rule pre-annotator's decisions that reach
+    ``min_confidence``; a reviewed label of the same sentence wins over them. ``weight`` resamples the
     source (0.5 keeps half, 2 repeats it); ``limit`` keeps the first N."""
 
     model_config = ConfigDict(extra="forbid")
@@ -26,6 +28,7 @@ class Source(BaseModel):
     split: str | None = None
     weight: float = Field(1.0, gt=0)
     limit: int | None = Field(None, gt=0)
+    min_confidence: float = Field(0.8, gt=0.5, le=1.0, description="weak: the rules' probability a label needs")
 
 
 class DataConfig(BaseModel):
@@ -77,16 +80,18 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(None, ge=1)
     tasks: list[str] | None = Field(None, description="heads to train (default: every task of the schema)")
     rule_prior: bool = Field(False, description="start each head from the rule pre-annotator's scores")
-    rules: Path | None = Field(None, description="rules config for the prior (default: the built-in settings)")
-    lexicon: Path | None = Field(None, description="lexicon folder for the prior (default: labels/lexicon)")
+    rules: Path | None = Field(None, description="rules config for the prior and weak labels (default: built-in)")
+    lexicon: Path | None = Field(None, description="lexicon folder for the prior and weak labels (default: labels/lexicon)")
     data: DataConfig | None = Field(None, description="files to read; the Python API can pass records instead")
 
     @model_validator(mode="after")
     def _one_encoder(self) -> TrainConfig:
         if (self.model is None) == (self.random_init is None):
             raise ValueError("give exactly one of `model` (pretrained path or hub id) and `random_init`")
-        if (self.rules or self.lexicon) and not self.rule_prior:
-            raise ValueError("`rules` and `lexicon` set the rule prior; add `rule_prior: true` or leave them out")
+        weak = self.data is not None and any(s.format == "weak" for s in self.data.train)
+        if (self.rules or self.lexicon) and not (self.rule_prior or weak):
+            raise ValueError("`rules` and `lexicon` set the rule prior and weak labels; add `rule_prior: true` or a "
+                             "`weak` source, or leave them out")
         return self
 
 

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolkit.annotate import RulePreannotator
 from toolkit.errors import InputError
+from toolkit.ingest.normalize import normalize
+from toolkit.io import read_records
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.studio.adjudicate import Policy, resolve
 from toolkit.studio.agreement import agreement_report
@@ -125,7 +128,45 @@ def finfe_examples(path: str | Path, schema: LabelSchema) -> list[dict[str, Any]
     return _sentiment_only(((str(r[1]), str(r[0])) for r in rows), _FINFE_LABELS, schema, path.stem)
 
 
-def source_examples(source: Source, schema: LabelSchema, *, seed: int) -> list[dict[str, Any]]:
+WEAK = "weak:"  # the source prefix of rule-labelled examples
+
+
+def weak_examples(path: str | Path, schema: LabelSchema, *, min_confidence: float,
+                  rules: RulePreannotator | None = None) -> list[dict[str, Any]]:
+    """Unlabelled texts labelled by the rules where they are confident: a single-choice task where its top
+    probability reaches ``min_confidence``, the topics where every topic's score is at least that far from
+    undecided (≥ ``min_confidence`` or ≤ 1 - ``min_confidence``). Other fields stay missing."""
+    path = Path(path)
+    if path.suffix == ".txt":
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        texts = [r["text"] for r in read_records(path) if isinstance(r.get("text"), str) and r["text"].strip()]
+    rules = rules or RulePreannotator(schema)
+    out = []
+    for i, (text, block) in enumerate(zip(texts, rules.predict(texts))):
+        labels: dict[str, Any] = {}
+        for task in schema.tasks:
+            if task.name not in block:
+                continue
+            scores = block[task.name]["scores"]
+            if task.kind == "single" and scores[block[task.name]["label"]] >= min_confidence:
+                labels[task.name] = block[task.name]["label"]
+            elif task.kind == "multi" and all(s >= min_confidence or s <= 1 - min_confidence for s in scores.values()):
+                labels[task.name] = block[task.name]["labels"]
+        if labels:
+            out.append(example({"id": f"{path.stem}-{i}", "article_id": f"{path.stem}-{i}", "text": text,
+                                "labels": labels}, schema, WEAK + path.name))
+    return out
+
+
+def prefer_reviewed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop rule-labelled (weak) examples whose sentence also has a reviewed label: the reviewer wins."""
+    reviewed = {normalize(r["text"]) for r in rows if not str(r.get("source", "")).startswith(WEAK)}
+    return [r for r in rows if not str(r.get("source", "")).startswith(WEAK) or normalize(r["text"]) not in reviewed]
+
+
+def source_examples(source: Source, schema: LabelSchema, *, seed: int,
+                    rules: RulePreannotator | None = None) -> list[dict[str, Any]]:
     """Examples of one configured source, with its ``limit`` and resampling ``weight`` applied."""
     if not source.path.exists():
         raise InputError(f"{source.path}: data source not found")
@@ -141,6 +182,8 @@ def source_examples(source: Source, schema: LabelSchema, *, seed: int) -> list[d
         rows = reviewed_examples([source.path], schema)
     elif source.format == "chnsenticorp":
         rows = chnsenticorp_examples(source.path, schema)
+    elif source.format == "weak":
+        rows = weak_examples(source.path, schema, min_confidence=source.min_confidence, rules=rules)
     else:
         rows = finfe_examples(source.path, schema)
     if source.limit:

@@ -30,7 +30,7 @@ from toolkit.labels import LabelSchema, load_schema
 from toolkit.progress import progress_bar
 from toolkit.train.card import model_card
 from toolkit.train.config import TrainConfig
-from toolkit.train.data import MISSING, distribution, in_memory_examples, source_examples
+from toolkit.train.data import MISSING, distribution, in_memory_examples, prefer_reviewed, source_examples
 from toolkit.model import TextClassifier, load_encoder, resolve_device
 from toolkit.model.classifier import CARD_FILE
 from toolkit.model.encoders import encoder_origin, random_encoder, resolve_encoder
@@ -186,11 +186,17 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------------------
     def _examples(self, split: str) -> list[dict[str, Any]]:
         if split in self._given or self.config.data is None:
-            return self._given.get(split, [])
+            return prefer_reviewed(self._given.get(split, []))
         rows: list[dict[str, Any]] = []
         for i, source in enumerate(getattr(self.config.data, split)):
-            rows.extend(source_examples(source, self.schema, seed=self.config.seed + i))
-        return rows
+            rules = self._rules() if source.format == "weak" else None
+            rows.extend(source_examples(source, self.schema, seed=self.config.seed + i, rules=rules))
+        return prefer_reviewed(rows)
+
+    def _rules(self) -> RulePreannotator:
+        """The rules of the config (its rules file and lexicon), for the prior and for weak labels."""
+        cfg = self.config
+        return RulePreannotator(self.schema, cfg.lexicon, RulesConfig.from_file(cfg.rules) if cfg.rules else None)
 
     def _batches(self, clf: TextClassifier, rows: list[dict[str, Any]], order: Sequence[int], size: int) -> Iterator[dict[str, Any]]:
         for start in range(0, len(order), size):
@@ -268,9 +274,7 @@ class Trainer:
             encoder, tokenizer = load_encoder(cfg.model, cfg.model_source)
         else:
             encoder, tokenizer = random_encoder(cfg.random_init, (r["text"] for r in train), cfg.max_length)
-        rules = None
-        if cfg.rule_prior:
-            rules = RulePreannotator(self.schema, cfg.lexicon, RulesConfig.from_file(cfg.rules) if cfg.rules else None)
+        rules = self._rules() if cfg.rule_prior else None
         clf = TextClassifier.create(self.schema, tasks, encoder=encoder, tokenizer=tokenizer, pooling=cfg.pooling,
                                     text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout,
                                     rules=rules)
