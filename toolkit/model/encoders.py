@@ -30,7 +30,6 @@ Source = Literal["local", "hub"]
 class KnownEncoder:
     """A short id: how to build it offline, and its hub id."""
 
-    name: str
     hub_id: str
     build: Callable[[Path], dict[str, Any]]
 
@@ -42,7 +41,7 @@ def _build_e5_small_zh(folder: Path) -> dict[str, Any]:
 
 
 ENCODERS = {
-    "e5-small-zh": KnownEncoder("e5-small-zh", "intfloat/multilingual-e5-small", _build_e5_small_zh),
+    "e5-small-zh": KnownEncoder("intfloat/multilingual-e5-small", _build_e5_small_zh),
 }
 
 

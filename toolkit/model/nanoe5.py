@@ -16,7 +16,6 @@ and weight ``j + 16`` in the high one, value ``(q - 8) * scale``).
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 import unicodedata
 from dataclasses import dataclass
