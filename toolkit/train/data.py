@@ -135,7 +135,8 @@ def weak_examples(path: str | Path, schema: LabelSchema, *, min_confidence: floa
                   rules: RulePreannotator | None = None) -> list[dict[str, Any]]:
     """Unlabelled texts labelled by the rules where they are confident: a single-choice task where its top
     probability reaches ``min_confidence``, the topics where every topic's score is at least that far from
-    undecided (≥ ``min_confidence`` or ≤ 1 - ``min_confidence``). Other fields stay missing."""
+    undecided (≥ ``min_confidence`` or ≤ 1 - ``min_confidence``). Other fields stay missing. A text whose
+    only confident label is "no topic" is left out: in a feed of general finance headlines most are."""
     path = Path(path)
     if path.suffix == ".txt":
         texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -153,7 +154,7 @@ def weak_examples(path: str | Path, schema: LabelSchema, *, min_confidence: floa
                 labels[task.name] = block[task.name]["label"]
             elif task.kind == "multi" and all(s >= min_confidence or s <= 1 - min_confidence for s in scores.values()):
                 labels[task.name] = block[task.name]["labels"]
-        if labels:
+        if any(v for v in labels.values()):  # an empty topic set alone (most headlines) teaches little
             out.append(example({"id": f"{path.stem}-{i}", "article_id": f"{path.stem}-{i}", "text": text,
                                 "labels": labels}, schema, WEAK + path.name))
     return out
