@@ -337,3 +337,15 @@ def test_weak_labels_come_from_confident_rules_and_reviewed_labels_win(tmp_path)
     same = [r for r in rows if r["text"] == sentence["text"]]
     assert len(same) == 1 and same[0]["source"] == "reviewed.jsonl"
     assert any(r["source"].startswith("weak:") for r in rows)
+
+
+def test_threshold_shrinkage_pulls_thresholds_with_few_positives_toward_half():
+    probs = np.array([[0.9, 0.2], [0.1, 0.25], [0.15, 0.8], [0.2, 0.3]] * 5)
+    truth = np.array([[1, 1], [0, 1], [0, 1], [0, 0]] * 5, dtype=float)
+    tuned = tune_thresholds(probs, truth, ["a", "b"])
+    shrunk = tune_thresholds(probs, truth, ["a", "b"], shrinkage=5)
+    assert tuned["b"] < 0.5 and tuned["b"] < shrunk["b"] < 0.5
+    positives = {"a": 5, "b": 15}
+    for label in ("a", "b"):
+        n = positives[label]
+        assert shrunk[label] == pytest.approx(0.5 + (tuned[label] - 0.5) * n / (n + 5), abs=1e-4)

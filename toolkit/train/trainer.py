@@ -117,10 +117,12 @@ def epoch_order(lengths: Sequence[int], batch_size: int, seed: int, *, group_by_
     return [i for batch in shuffled for i in batch]
 
 
-def tune_thresholds(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+def tune_thresholds(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str], *, shrinkage: float = 0.0) -> dict[str, float]:
     """Per label, the threshold on the grid 0.05…0.95 with the best F1 on (probs, truth); 0.5 without positives.
 
-    Ties go to the threshold closest to 0.5.
+    Ties go to the threshold closest to 0.5. ``shrinkage`` k pulls each tuned threshold toward 0.5 by the
+    weight of k pseudo-positives against the label's n dev positives, ``0.5 + (t - 0.5) * n / (n + k)``: a
+    threshold tuned on three positives moves little, one tuned on a hundred keeps its value.
     """
     out = {}
     for j, label in enumerate(labels):
@@ -132,7 +134,8 @@ def tune_thresholds(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str])
             THRESHOLD_GRID,
             key=lambda t: (_f1(y, probs[:, j] >= t), -abs(t - 0.5)),
         )
-        out[label] = float(best)
+        n = float(y.sum())
+        out[label] = round(0.5 + (float(best) - 0.5) * n / (n + shrinkage), 4)
     return out
 
 
@@ -260,7 +263,8 @@ class Trainer:
             if probs is None:
                 probs = clf.predict_proba([r["text"] for r in dev], batch_size=self.config.eval_batch_size)
             truth = np.array([dev[i][name] for i in keep])
-            clf.meta["thresholds"][name] = tune_thresholds(probs[name][keep], truth, task["labels"])
+            clf.meta["thresholds"][name] = tune_thresholds(probs[name][keep], truth, task["labels"],
+                                                           shrinkage=self.config.threshold_shrinkage)
 
     # -- model ------------------------------------------------------------------------------------------
     def _new_classifier(self, train: list[dict[str, Any]]) -> TextClassifier:
