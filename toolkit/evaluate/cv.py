@@ -25,7 +25,7 @@ import numpy as np
 from toolkit.annotate import RulePreannotator, RulesConfig
 from toolkit.errors import InputError
 from toolkit.evaluate.metrics import multi_label_report, single_label_report
-from toolkit.evaluate.report import _tfidf_baseline
+from toolkit.evaluate.report import tfidf_baseline
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.model import TextClassifier
 from toolkit.progress import progress_bar
@@ -142,7 +142,7 @@ def cross_validate(
             tasks = clf.tasks
             texts = [r["text"] for r in test]
             fold_pred = {"model": clf.decide(clf.predict_proba(texts)),
-                         "tfidf": _tfidf_baseline(train + dev, texts, tasks)}
+                         "tfidf": tfidf_baseline(train + dev, texts, tasks)}
             blocks = (clf.rules or rules).predict(texts)
             fold_pred["rules"] = {t["name"]: [b[t["name"]]["label" if t["kind"] == "single" else "labels"] for b in blocks]
                                   for t in tasks if t["name"] in RulePreannotator.TASKS}

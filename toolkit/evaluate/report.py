@@ -68,7 +68,7 @@ def load_eval_examples(path: str | Path, schema: LabelSchema, split: str = "test
     return rows
 
 
-def _tfidf_baseline(train: list[dict[str, Any]], texts: list[str], tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def tfidf_baseline(train: list[dict[str, Any]], texts: list[str], tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per task predictions of char n-gram TF-IDF + logistic regression fitted on ``train``."""
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1, sublinear_tf=True)
     x_train = vectorizer.fit_transform([normalize(r["text"]) for r in train])
@@ -164,7 +164,7 @@ def evaluate_model(
         key = "label" if task["kind"] == "single" else "labels"
         systems["rules"][task["name"]] = [r[task["name"]][key] for r in rules]
     train_rows = _training_examples(model_dir, train, schema)
-    systems["tfidf"] = _tfidf_baseline(train_rows, texts, clf.tasks) if train_rows else {}
+    systems["tfidf"] = tfidf_baseline(train_rows, texts, clf.tasks) if train_rows else {}
 
     report: dict[str, Any] = {"model": str(model_dir), "model_version": clf.model_version, "data": str(data),
                               "rule_prior": clf.rules.model_version if clf.rules else None,

@@ -9,6 +9,7 @@ always written at the end. Topic thresholds are tuned on dev before a model is s
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import shutil
@@ -192,12 +193,13 @@ class Trainer:
             return prefer_reviewed(self._given.get(split, []))
         rows: list[dict[str, Any]] = []
         for i, source in enumerate(getattr(self.config.data, split)):
-            rules = self._rules() if source.format == "weak" else None
+            rules = self.rules if source.format == "weak" else None
             rows.extend(source_examples(source, self.schema, seed=self.config.seed + i, rules=rules))
         return prefer_reviewed(rows)
 
-    def _rules(self) -> RulePreannotator:
-        """The rules of the config (its rules file and lexicon), for the prior and for weak labels."""
+    @functools.cached_property
+    def rules(self) -> RulePreannotator:
+        """The rules of the config (its rules file and lexicon), built once for the prior and for weak labels."""
         cfg = self.config
         return RulePreannotator(self.schema, cfg.lexicon, RulesConfig.from_file(cfg.rules) if cfg.rules else None)
 
@@ -278,7 +280,7 @@ class Trainer:
             encoder, tokenizer = load_encoder(cfg.model, cfg.model_source)
         else:
             encoder, tokenizer = random_encoder(cfg.random_init, (r["text"] for r in train), cfg.max_length)
-        rules = self._rules() if cfg.rule_prior else None
+        rules = self.rules if cfg.rule_prior else None
         clf = TextClassifier.create(self.schema, tasks, encoder=encoder, tokenizer=tokenizer, pooling=cfg.pooling,
                                     text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout,
                                     rules=rules)
