@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.errors import ConfigError, ModelError
 from toolkit.model import TextClassifier, load_encoder, resolve_device
+from toolkit.model.classifier import article_context
 from toolkit.model.encoders import MANIFEST, built_encoder, char_tokenizer, resolve_encoder, verify
 from toolkit.predict.run import run_predict
 from toolkit.train.config import load_train_config
@@ -205,3 +206,25 @@ def test_the_cli_imports_where_the_resource_module_does_not_exist():
               "assert t.peak_memory_mb() is None\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_article_context_moves_topic_logits_toward_the_articles_mean():
+    logits = np.array([[4.0, -2.0], [0.0, 2.0], [-4.0, 0.0], [1.0, 1.0]])
+    out = article_context(logits, ["a", "a", "a", ""], 0.5)
+    mean = logits[:3].mean(0)
+    assert np.allclose(out[:3], 0.5 * logits[:3] + 0.5 * mean)
+    assert np.allclose(out[3], logits[3])  # no article id: the row stands alone
+    with pytest.raises(ValueError):
+        article_context(logits, ["a"], 0.5)
+
+
+def test_topic_context_applies_only_where_article_ids_are_given(tiny_model):
+    clf = TextClassifier.load(tiny_model)
+    texts = ["小米汽车SU7交付量创新高。", "小米手机出货量下滑。", "华为发布新款手机。"]
+    alone = clf.predict_proba(texts)
+    clf.meta["topic_context"] = 1.0
+    assert np.allclose(clf.predict_proba(texts)["topics"], alone["topics"])
+    pooled = clf.predict_proba(texts, articles=["x", "x", "y"])["topics"]
+    assert np.allclose(pooled[0], pooled[1]) and not np.allclose(pooled[0], alone["topics"][0])
+    assert np.allclose(pooled[2], alone["topics"][2])  # alone in its article
+    assert np.allclose(clf.predict_proba(texts, articles=["x", "x", "y"])["sentiment"], alone["sentiment"])

@@ -141,7 +141,7 @@ def cross_validate(
             clf = TextClassifier.load(result.best_dir or result.final_dir, device=cfg.device)
             tasks = clf.tasks
             texts = [r["text"] for r in test]
-            fold_pred = {"model": clf.decide(clf.predict_proba(texts)),
+            fold_pred = {"model": clf.decide(clf.predict_proba(texts, articles=[r["article_id"] for r in test])),
                          "tfidf": tfidf_baseline(train + dev, texts, tasks)}
             blocks = (clf.rules or rules).predict(texts)
             fold_pred["rules"] = {t["name"]: [b[t["name"]]["label" if t["kind"] == "single" else "labels"] for b in blocks]

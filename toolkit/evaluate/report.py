@@ -157,7 +157,7 @@ def evaluate_model(
     texts = [r["text"] for r in rows]
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    probs = clf.predict_proba(texts)
+    probs = clf.predict_proba(texts, articles=[r["article_id"] for r in rows])
     systems: dict[str, dict[str, Any]] = {"model": clf.decide(probs), "rules": {}, "tfidf": {}}
     rules = (clf.rules or RulePreannotator(schema)).predict(texts)  # a rule-prior model against its own rules
     for task in (t for t in clf.tasks if t["name"] in RulePreannotator.TASKS):

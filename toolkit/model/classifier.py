@@ -159,24 +159,32 @@ class Classifier:
         """Head logits of one encoded batch (``prior``: the batch's rows of ``self.prior``)."""
         raise NotImplementedError
 
-    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Per task an (N, K) array: softmax for single-choice tasks, sigmoid per label for multi-choice."""
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64,
+                      articles: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Per task an (N, K) array: softmax for single-choice tasks, sigmoid per label for multi-choice.
+
+        ``articles`` (each text's article id) lets a model with ``topic_context`` give its topic decisions
+        the article's context; without it every text stands alone."""
         prior = self.prior(texts)
         chunks: dict[str, list[np.ndarray]] = {t["name"]: [] for t in self.tasks}
         for start in range(0, len(texts), batch_size):
             end = start + batch_size
             logits = self.logits(self.encode(texts[start:end]), {name: p[start:end] for name, p in prior.items()})
-            for task in self.tasks:
-                out = logits[task["name"]].astype(np.float64)
-                if task["kind"] == "single":
-                    e = np.exp(out - out.max(1, keepdims=True))
-                    chunks[task["name"]].append(e / e.sum(1, keepdims=True))
-                else:
-                    chunks[task["name"]].append(1 / (1 + np.exp(-out)))
-        return {
-            name: np.concatenate(parts) if parts else np.zeros((0, len(t["labels"])))
-            for (name, parts), t in zip(chunks.items(), self.tasks)
-        }
+            for name, parts in chunks.items():
+                parts.append(logits[name].astype(np.float64))
+        out = {}
+        for task in self.tasks:
+            parts = chunks[task["name"]]
+            z = np.concatenate(parts) if parts else np.zeros((0, len(task["labels"])))
+            if task["kind"] == "single":
+                e = np.exp(z - z.max(1, keepdims=True))
+                out[task["name"]] = e / e.sum(1, keepdims=True)
+            else:
+                context = self.meta.get("topic_context", 0.0)
+                if context and articles is not None:
+                    z = article_context(z, articles, context)
+                out[task["name"]] = 1 / (1 + np.exp(-z))
+        return out
 
     def decide(self, probs: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         """Per task and row, the label names: the top class (single-choice) or every label whose probability
@@ -198,6 +206,24 @@ class Classifier:
         decided = self.decide(self.predict_proba(items))
         out = [{name: values[i] for name, values in decided.items()} for i in range(len(items))]
         return out[0] if single else out
+
+
+def article_context(logits: np.ndarray, articles: Sequence[str], weight: float) -> np.ndarray:
+    """Each row's logits moved ``weight`` of the way to its article's mean logits.
+
+    Reviewers label topics by the article (an EV article's sentences are mostly ``ev``). The heads are
+    linear, so the article's mean logits are the head applied to the article's mean embedding: this gives the
+    topic head the article's context without training a second input. A row with an empty id stands alone."""
+    if len(articles) != len(logits):
+        raise ValueError(f"{len(articles)} article ids for {len(logits)} texts")
+    out = logits.copy()
+    index: dict[str, list[int]] = {}
+    for i, article in enumerate(articles):
+        if article:
+            index.setdefault(article, []).append(i)
+    for rows in index.values():
+        out[rows] = (1 - weight) * logits[rows] + weight * logits[rows].mean(0)
+    return out
 
 
 class TextClassifier(Classifier):

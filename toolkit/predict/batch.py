@@ -32,14 +32,17 @@ def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int)
 
 
 @torch.inference_mode()
-def predict_probs(clf: TextClassifier, texts: list[str], *, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Probabilities for ``texts`` computed in length-sorted batches, returned in the original order.
+def predict_probs(clf: TextClassifier, texts: list[str], *, batch_size: int = 64,
+                  articles: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Probabilities for ``texts`` computed in length-sorted batches, returned in the original order
+    (``articles``: each text's article id, for a model with ``topic_context``).
 
     Sorting by character length groups texts of nearly the same token length (Chinese is about one token
     per character or two) without tokenising everything twice.
     """
     order = np.argsort([len(t) for t in texts], kind="stable")
-    sorted_probs = clf.predict_proba([texts[i] for i in order], batch_size=batch_size)
+    sorted_probs = clf.predict_proba([texts[i] for i in order], batch_size=batch_size,
+                                     articles=None if articles is None else [articles[i] for i in order])
     restored = {}
     for name, p in sorted_probs.items():
         out = np.empty_like(p)
@@ -54,12 +57,14 @@ def predict_records(
 ) -> Iterator[dict[str, Any]]:
     """Yield each record with a ``predictions`` block, in input order, holding at most ``window`` in memory.
 
-    ``mentions`` (a rule pre-annotator) adds competitor spans, which the model does not predict.
+    ``mentions`` (a rule pre-annotator) adds competitor spans, which the model does not predict. A model
+    with ``topic_context`` sees an article's sentences within the same window of ``window`` records.
     """
     iterator = iter(records)
     while chunk := list(itertools.islice(iterator, window)):
         texts = [r["text"] for r in chunk]
-        blocks = prediction_blocks(clf, predict_probs(clf, texts, batch_size=batch_size), len(chunk))
+        articles = [str(r.get("article_id", "")) for r in chunk]
+        blocks = prediction_blocks(clf, predict_probs(clf, texts, batch_size=batch_size, articles=articles), len(chunk))
         if mentions is not None:
             for record, block, rules in zip(chunk, blocks, mentions.annotate(chunk)):
                 block["competitors"] = rules["predictions"]["competitors"]

@@ -113,7 +113,9 @@ class ModelBackend:
                 raise BadRequest(f"task {i} (id {task.get('id')}) has no text in data.{interface.text_field}")
             texts.append(text)
         clf = self.model
-        blocks = prediction_blocks(clf, predict_probs(clf, texts, batch_size=self.batch_size), len(texts)) if texts else []
+        articles = [str((task.get("data") or {}).get("article_id") or "") for task in tasks]
+        probs = predict_probs(clf, texts, batch_size=self.batch_size, articles=articles)
+        blocks = prediction_blocks(clf, probs, len(texts)) if texts else []
         span_control = next((c for c in interface.controls if c.kind == "labels"), None)
         mentions = self._mentions.predict(texts) if span_control and self._mentions else [None] * len(texts)
         return [self._result(clf, block, interface, span_control, m, t) for block, m, t in zip(blocks, mentions, texts)]

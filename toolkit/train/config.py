@@ -80,6 +80,8 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(None, ge=1)
     threshold_shrinkage: float = Field(
         0.0, ge=0, description="pseudo-positives pulling each dev-tuned topic threshold toward 0.5 (0: none)")
+    topic_context: float = Field(
+        0.0, ge=0, le=1, description="how far each sentence's topic logits move toward its article's mean (0: none)")
     tasks: list[str] | None = Field(None, description="heads to train (default: every task of the schema)")
     rule_prior: bool = Field(False, description="start each head from the rule pre-annotator's scores")
     rules: Path | None = Field(None, description="rules config for the prior and weak labels (default: built-in)")

@@ -228,7 +228,7 @@ class Trainer:
         """
         if not rows:
             return {}
-        probs = clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size)
+        probs = self._predict_proba(clf, rows)
         if tune:
             self._tune(clf, rows, probs)
         decided = clf.decide(probs)
@@ -253,6 +253,10 @@ class Trainer:
         metrics["score"] = float(np.mean(scores)) if scores else 0.0
         return metrics
 
+    def _predict_proba(self, clf: TextClassifier, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        return clf.predict_proba([r["text"] for r in rows], batch_size=self.config.eval_batch_size,
+                                 articles=[r["article_id"] for r in rows])
+
     def _tune(self, clf: TextClassifier, dev: list[dict[str, Any]], probs: dict[str, np.ndarray] | None = None) -> None:
         """Set each multi-choice task's thresholds from ``dev`` (``probs``: the model's on ``dev``, if known)."""
         for task in clf.tasks:
@@ -263,7 +267,7 @@ class Trainer:
             if not keep:
                 continue
             if probs is None:
-                probs = clf.predict_proba([r["text"] for r in dev], batch_size=self.config.eval_batch_size)
+                probs = self._predict_proba(clf, dev)
             truth = np.array([dev[i][name] for i in keep])
             clf.meta["thresholds"][name] = tune_thresholds(probs[name][keep], truth, task["labels"],
                                                            shrinkage=self.config.threshold_shrinkage)
@@ -284,6 +288,7 @@ class Trainer:
         clf = TextClassifier.create(self.schema, tasks, encoder=encoder, tokenizer=tokenizer, pooling=cfg.pooling,
                                     text_prefix=cfg.text_prefix, max_length=cfg.max_length, dropout=cfg.dropout,
                                     rules=rules)
+        clf.meta["topic_context"] = cfg.topic_context
         clf.meta["model_name"] = Path(cfg.model).name if cfg.model else "random"
         clf.meta["encoder"] = cfg.model or "random_init"
         clf.meta["encoder_origin"] = encoder_origin(resolve_encoder(cfg.model, cfg.model_source)) if cfg.model else {}
