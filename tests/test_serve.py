@@ -85,14 +85,14 @@ def test_oversized_request_is_refused(client):
 
 
 def test_webhook_answers_at_once_and_stores_in_the_background(client, backend, tmp_path):
-    event = {"action": "ANNOTATION_CREATED", "annotation": {"id": 5, "result": []}, "task": {"id": 1}}
+    event = {"action": "ANNOTATION_CREATED", "annotation": {"id": 5, "result": []}, "task": {"id": 1, "data": {"text": "x"}}}
     assert client.post("/webhook", json=event).status_code == 201
     assert client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}).json()["status"] == "queued"
     assert client.post("/webhook", json={"action": "PROJECT_UPDATED"}).json()["status"] == "ignored"
     backend.wait_idle()
     stored = [json.loads(line) for line in (tmp_path / "store" / "annotations.jsonl").read_text().splitlines()]
     assert stored[0]["data"]["annotation"]["id"] == 5
-    assert (tmp_path / "store" / "training_requests.jsonl").is_file()
+    assert [s["event"] for s in stored] == ["ANNOTATION_CREATED", "START_TRAINING"]  # no retrain config: only kept
 
 
 def test_basic_auth(backend):

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.errors import ModelError
 from toolkit.serve.backend import BadRequest, ModelBackend
+from toolkit.serve.store import ANNOTATION_EVENTS, START_TRAINING
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-KNOWN_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING"}
+KNOWN_EVENTS = ANNOTATION_EVENTS | {START_TRAINING}
 
 
 class PredictRequest(BaseModel):
@@ -72,7 +73,7 @@ def create_app(backend: ModelBackend, *, username: str | None = None, password: 
     @app.get("/health")
     @app.get("/")
     def health() -> dict[str, Any]:
-        return {"status": "UP", "model_class": "toolkit.ModelBackend"}
+        return {"status": "UP", "model_class": "toolkit.ModelBackend", **backend.health()}
 
     @app.post("/setup", dependencies=[Depends(authorised)])
     def setup(request: SetupRequest) -> dict[str, Any]:
@@ -88,5 +89,11 @@ def create_app(backend: ModelBackend, *, username: str | None = None, password: 
             return {"status": "ignored", "action": request.action}
         backend.fit(request.action, request.model_dump())
         return {"status": "queued", "action": request.action}
+
+    @app.post("/train", status_code=201, dependencies=[Depends(authorised)])
+    def train(request: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Label Studio's "Start training" (older servers post here rather than send the webhook event)."""
+        backend.fit(START_TRAINING, request or {})
+        return {"status": "queued", "action": START_TRAINING}
 
     return app

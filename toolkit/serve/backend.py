@@ -1,14 +1,14 @@
 """The ML-backend adapter (after Label Studio's ``LabelStudioMLBase``): ``setup``, ``predict``, ``fit``.
 
 The model loads on first use. Results use the control names of the project's label config, so whatever
-the project calls its controls, predictions show up in the labelling UI. The backend never trains:
-annotation events are appended to a local store, and training requests are recorded there for
-``toolkit train`` to pick up.
+the project calls its controls, predictions show up in the labelling UI. Annotation events go to the review
+store (:mod:`toolkit.serve.store`); with a retrain config, the backend retrains from them in the background
+and swaps the new model in (:mod:`toolkit.serve.retrain`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import queue
 import threading
 import time
@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.annotate import RulePreannotator
-from toolkit.errors import ModelError, ToolkitError
-from toolkit.predict.batch import prediction_blocks, predict_probs
-from toolkit.studio.tasks import confidence
+from toolkit.errors import ConfigError, ModelError, ToolkitError
 from toolkit.model import TextClassifier, resolve_device
+from toolkit.model.classifier import read_meta
+from toolkit.predict.batch import prediction_blocks, predict_probs
+from toolkit.serve.retrain import Retrainer
+from toolkit.serve.store import START_TRAINING, ReviewStore
+from toolkit.studio.tasks import confidence
+
+log = logging.getLogger("toolkit.serve")
 
 
 class BadRequest(ToolkitError):
@@ -73,25 +78,53 @@ def _match(task: dict[str, Any], controls: tuple[Control, ...]) -> Control | Non
 
 class ModelBackend:
     def __init__(self, model_dir: str | Path, *, store: str | Path | None = None, batch_size: int = 32,
-                 device: str = "auto") -> None:
+                 device: str = "auto", retrain_config: str | Path | None = None, retrain_every: int = 50,
+                 retrain_interval_s: float = 0.0) -> None:
+        """``retrain_config`` (a training config) turns on retraining after every ``retrain_every`` changed
+        annotations, at most once per ``retrain_interval_s``; new versions go to ``<store>/models``."""
         self.model_dir = Path(model_dir)
         self.device = resolve_device(device)  # an unusable device fails at start-up, not on the first request
-        self.store = Path(store) if store else None
+        self.reviews = ReviewStore(store)
         self.batch_size = batch_size
         self._model: TextClassifier | None = None
         self._mentions: RulePreannotator | None = None
         self._lock = threading.Lock()
+        self.retrainer: Retrainer | None = None
+        if retrain_config is not None:
+            if store is None:
+                raise ConfigError("retraining needs a store folder for the annotations and model versions")
+            self.retrainer = Retrainer(retrain_config, Path(store) / "models", self.reviews, every=retrain_every,
+                                       interval_s=retrain_interval_s, on_trained=self.swap)
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._worker = threading.Thread(target=self._drain, daemon=True)
         self._worker.start()
 
     @property
     def model(self) -> TextClassifier:
+        return self._current()[0]
+
+    def _current(self) -> tuple[TextClassifier, RulePreannotator]:
+        """The served model and its mention rules, read together so a swap never mixes two versions."""
         with self._lock:
             if self._model is None:
                 self._model = TextClassifier.load(self.model_dir, device=self.device)
                 self._mentions = self._model.rules or RulePreannotator()  # a rule-prior model's own rules
-            return self._model
+            return self._model, self._mentions
+
+    def swap(self, model_dir: Path) -> None:
+        """Load ``model_dir`` and serve it from the next request on; requests in flight finish on the old one."""
+        model = TextClassifier.load(model_dir, device=self.device)
+        mentions = model.rules or RulePreannotator()
+        with self._lock:
+            self._model, self._mentions, self.model_dir = model, mentions, Path(model_dir)
+        log.info("now serving %s from %s", model.model_version, model_dir)
+
+    def health(self) -> dict[str, Any]:
+        """The served version and the retrain state, without loading the model for it."""
+        with self._lock:
+            version = self._model.model_version if self._model else read_meta(self.model_dir).get("model_version")
+        return {"model_version": version, "model_dir": str(self.model_dir),
+                "retrain": self.retrainer.status() if self.retrainer else None}
 
     def check(self) -> None:
         """Fail at start-up rather than on the first request when the folder is not a model."""
@@ -112,12 +145,12 @@ class ModelBackend:
             if not isinstance(text, str):
                 raise BadRequest(f"task {i} (id {task.get('id')}) has no text in data.{interface.text_field}")
             texts.append(text)
-        clf = self.model
+        clf, mentions_rules = self._current()
         articles = [str((task.get("data") or {}).get("article_id") or "") for task in tasks]
         probs = predict_probs(clf, texts, batch_size=self.batch_size, articles=articles)
         blocks = prediction_blocks(clf, probs, len(texts)) if texts else []
         span_control = next((c for c in interface.controls if c.kind == "labels"), None)
-        mentions = self._mentions.predict(texts) if span_control and self._mentions else [None] * len(texts)
+        mentions = mentions_rules.predict(texts) if span_control else [None] * len(texts)
         return [self._result(clf, block, interface, span_control, m, t) for block, m, t in zip(blocks, mentions, texts)]
 
     def _result(self, clf: TextClassifier, block: dict[str, Any], interface: Interface, span_control: Control | None,
@@ -141,18 +174,21 @@ class ModelBackend:
         return {"result": result, "score": confidence(block), "model_version": clf.model_version}
 
     def fit(self, event: str, data: dict[str, Any]) -> None:
-        """Queue a webhook event; it is stored in the background so the request returns at once."""
+        """Queue a webhook event; it is stored (and may start a retrain) in the background, so the request
+        returns at once."""
         self._events.put({"event": event, "received_at": time.time(), "data": data})
 
     def _drain(self) -> None:
         while True:
             item = self._events.get()
-            if self.store is not None:
-                self.store.mkdir(parents=True, exist_ok=True)
-                name = "training_requests.jsonl" if item["event"] == "START_TRAINING" else "annotations.jsonl"
-                with (self.store / name).open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-            self._events.task_done()
+            try:
+                self.reviews.add(item["event"], item["data"], item["received_at"])
+                if self.retrainer is not None:
+                    self.retrainer.request() if item["event"] == START_TRAINING else self.retrainer.notify()
+            except ToolkitError as exc:  # a malformed event is logged and skipped; the worker keeps going
+                log.warning("webhook %s not stored: %s", item["event"], exc)
+            finally:
+                self._events.task_done()
 
     def wait_idle(self) -> None:
         """Block until queued events are stored (tests, shutdown)."""
