@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +79,31 @@ def units() -> Callable[[str, str], tuple[dict[str, Any], list[tuple[str, str]]]
         return article, [(rec["kind"], rec["text"]) for rec in records]
 
     return ingest_one
+
+
+@contextlib.contextmanager
+def served(backend: Any) -> Iterator[Any]:
+    """The backend's app under uvicorn in a thread on a free port (the HTTP round trip Label Studio makes);
+    yields an httpx client on its URL, with ``port`` set."""
+    import httpx
+    import uvicorn
+
+    from toolkit.serve.app import create_app
+    from toolkit.studio import server
+
+    port = server.free_port()
+    web = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not web.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    client.port = port
+    try:
+        yield client
+    finally:
+        client.close()
+        web.should_exit = True
+        thread.join(timeout=10)

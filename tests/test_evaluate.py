@@ -125,3 +125,47 @@ def test_a_rule_prior_model_is_compared_with_its_own_rules(prior_model, tmp_path
     # 米家 is a competitor only in the model's saved rules, so only those find the competitor topic
     assert report["systems"]["rules"]["topics"]["per_label"]["competitor"]["recall"] == 1.0
     assert "the rules column is the same rules alone" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
+
+def _span(start, end, text):
+    return {"from_name": "mentions", "to_name": "text", "type": "labels",
+            "value": {"start": start, "end": end, "text": text, "labels": ["COMPETITOR"]}}
+
+
+def test_span_report_hand_computed():
+    from toolkit.evaluate.metrics import span_report
+
+    report = span_report([[(0, 2), (5, 7)], [], [(1, 3)]], [[(0, 2)], [(4, 6)], [(1, 4)]])
+    assert (report["spans"], report["predicted"], report["correct"]) == (3, 3, 1)
+    assert report["precision"] == pytest.approx(1 / 3) and report["recall"] == pytest.approx(1 / 3)
+
+
+def test_reviewed_spans_come_back_voted_and_are_scored(tiny_model, tmp_path):
+    from toolkit.evaluate.report import evaluate_model
+
+    text = "华为和问界都在涨价。"
+    first = _ann("neutral", "neutral", ["competitor"], user=2)
+    second = _ann("neutral", "neutral", ["competitor"], user=3)
+    first["result"] += [_span(0, 2, "华为"), _span(3, 5, "问界")]
+    second["result"] += [_span(0, 2, "华为")]
+    third = _ann("neutral", "neutral", ["competitor"], user=4)
+    third["result"] += [_span(0, 2, "华为")]
+    plain = _ann("neutral", "neutral", [], user=2)
+    tie = read_export(_export(tmp_path, [(text, [first, second])]))[0]["labels"]
+    assert "mentions" not in tie and "mentions" in tie["needs_adjudication"]  # 问界: one of two, voted per span
+    path = _export(tmp_path, [(text, [first, second, third]), ("小米发布新品。", [plain])])
+    records = read_export(path)
+    assert records[0]["annotations"][0]["mentions"] == [
+        {"start": 0, "end": 2, "text": "华为", "label": "COMPETITOR"},
+        {"start": 3, "end": 5, "text": "问界", "label": "COMPETITOR"}]
+    assert records[0]["labels"]["mentions"] == [{"start": 0, "end": 2, "text": "华为", "label": "COMPETITOR"}]
+    assert records[1]["labels"]["mentions"] == []  # the file has a span control: no span means none
+    reviewed = tmp_path / "reviewed.jsonl"
+    write_records(reviewed, records)
+    report = evaluate_model(tiny_model, reviewed, tmp_path / "report")
+    assert report["mentions"]["spans"] == 1 and report["mentions"]["n"] == 2
+    assert report["mentions"]["recall"] == 1.0 and report["mentions"]["precision"] == 0.5  # the rules mark 问界 too
+    assert "Competitor spans" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
+    no_spans = read_export(_export(tmp_path, [("小米发布新品。", [plain])]))
+    assert "mentions" not in no_spans[0]["labels"]  # no span control: no reviewed "none" is made up

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
+from conftest import served
 
 from toolkit.labels import label_config_xml, load_schema
-from toolkit.serve.app import create_app
 from toolkit.serve.backend import ModelBackend
 from toolkit.serve.store import ReviewStore
-from toolkit.studio import server
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = label_config_xml(load_schema(), with_mentions=True)
@@ -77,30 +75,6 @@ def retrain_config(tmp_path):
     return path
 
 
-class _Served:
-    """The app under uvicorn in a thread on a free port: the same HTTP round trip Label Studio makes."""
-
-    def __init__(self, backend: ModelBackend) -> None:
-        self.port = server.free_port()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> httpx.Client:
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            assert time.time() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        self.client = httpx.Client(base_url=self.url, timeout=60)
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 def _wait(client: httpx.Client, predicate, timeout: float = 300) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -116,7 +90,7 @@ def test_served_model_retrains_after_n_webhook_events_and_swaps_in(tiny_model, r
     gate = threading.Event()
     swap = backend.retrainer.on_trained
     backend.retrainer.on_trained = lambda folder: (gate.wait(120), swap(folder))  # hold the swap to look mid-retrain
-    with _Served(backend) as client:
+    with served(backend) as client:
         old = client.get("/health").json()["model_version"]
         for annotation_id in (1, 2):
             assert client.post("/webhook", json=_event("ANNOTATION_CREATED", annotation_id, annotation_id)).status_code == 201
@@ -144,7 +118,7 @@ def test_a_failing_retrain_keeps_the_old_model_and_says_why(tiny_model, retrain_
     config["data"]["train"][0]["path"] = str(tmp_path / "missing.jsonl")
     retrain_config.write_text(yaml.safe_dump(config), encoding="utf-8")
     backend = ModelBackend(tiny_model, store=tmp_path / "store", retrain_config=retrain_config, retrain_every=1)
-    with _Served(backend) as client:
+    with served(backend) as client:
         old = client.get("/health").json()["model_version"]
         client.post("/webhook", json=_event("ANNOTATION_CREATED", 1, 1))
         failed = _wait(client, lambda h: h["retrain"]["state"] == "failed")

@@ -2,8 +2,10 @@
 
 import json
 import os
+import time
 
 import pytest
+from conftest import served
 from typer.testing import CliRunner
 
 from toolkit.annotate import RulePreannotator
@@ -177,26 +179,13 @@ def test_same_version_with_a_changed_prediction_is_updated(studio, records):
 
 def test_ml_backend_serves_live_predictions_to_label_studio(studio, tiny_model, records):
     """Connect the backend to a real project, retrieve predictions for its tasks, check them via the SDK."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from toolkit.serve.app import create_app
     from toolkit.serve.backend import ModelBackend
 
     backend = ModelBackend(tiny_model)
-    port = server.free_port()
-    web = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not web.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    try:
+    with served(backend) as client:
         plain = [{k: v for k, v in r.items() if k != "predictions"} for r in records[:6]]
         summary = push(studio, plain, "backend-test", show_progress=False)
-        studio.sdk.ml.create(project=summary.project_id, url=f"http://127.0.0.1:{port}", title="toolkit",
+        studio.sdk.ml.create(project=summary.project_id, url=f"http://127.0.0.1:{client.port}", title="toolkit",
                              is_interactive=False)
         studio.sdk.actions.create(id="retrieve_tasks_predictions", project=summary.project_id,
                                   selected_items={"all": True, "excluded": []})
@@ -205,6 +194,62 @@ def test_ml_backend_serves_live_predictions_to_label_studio(studio, tiny_model, 
         assert sorted(p.task for p in predictions) == sorted(t.id for t in _tasks(studio, summary.project_id))
         assert {p.model_version for p in predictions} == {version}
         assert all({r["from_name"] for r in p.result} >= {"sentiment", "stance"} for p in predictions)
-    finally:
-        web.should_exit = True
-        thread.join(timeout=10)
+
+
+def _annotation_result(task, sentiment="negative"):
+    return [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [sentiment]}},
+            {"from_name": "stance", "to_name": "text", "type": "choices", "value": {"choices": ["risk"]}},
+            {"from_name": "topics", "to_name": "text", "type": "choices", "value": {"choices": ["competitor"]}}]
+
+
+def test_span_predictions_show_on_tasks_and_reviewed_spans_come_back(studio, records):
+    with_spans = [r for r in records if r["predictions"]["competitors"]][:3]
+    summary = push(studio, with_spans, "spans-test", show_progress=False)
+    assert "<Labels" in studio.sdk.projects.get(id=summary.project_id).label_config
+    tasks = sorted(_tasks(studio, summary.project_id), key=lambda t: t.id)
+    by_id = {r["id"]: r for r in with_spans}
+    for task in tasks:
+        spans = [x["value"] for x in task.predictions[0].result if x["type"] == "labels"]
+        expected = by_id[task.data["id"]]["predictions"]["competitors"]
+        assert [(s["start"], s["end"]) for s in spans] == [(c["start"], c["end"]) for c in expected]
+        assert all(task.data["text"][s["start"]:s["end"]] == s["text"] for s in spans)
+    task = tasks[0]
+    kept = next(x for x in task.predictions[0].result if x["type"] == "labels")  # the reviewer accepts one span
+    studio.sdk.annotations.create(id=task.id, result=_annotation_result(task) + [kept])
+    studio.sdk.annotations.create(id=tasks[1].id, result=_annotation_result(tasks[1]))  # and removes the others
+    reviewed = {r["studio_task_id"]: r for r in pull(studio, "spans-test")}
+    value = kept["value"]
+    assert reviewed[task.id]["labels"]["mentions"] == [
+        {"start": value["start"], "end": value["end"], "text": value["text"], "label": "COMPETITOR"}]
+    assert reviewed[tasks[1].id]["labels"]["mentions"] == []
+    assert reviewed[tasks[2].id]["labels"] is None  # not reviewed
+
+
+def test_an_annotation_made_in_label_studio_reaches_the_backend_store(studio, studio_server, tiny_model, records, tmp_path):
+    from toolkit.serve.backend import ModelBackend
+
+    backend = ModelBackend(tiny_model, store=tmp_path / "store")
+    with served(backend) as client:
+        summary = push(studio, records[:2], "webhook-test", show_progress=False)
+        args = ["studio", "connect", "--project", "webhook-test", "--backend", f"http://127.0.0.1:{client.port}",
+                "--data-dir", str(studio_server.data_dir)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "(ml backend" in result.output, result.output  # Label Studio may add the webhook itself
+        again = runner.invoke(app, args)
+        assert again.exit_code == 0 and "nothing new" in again.output, again.output
+        task = sorted(_tasks(studio, summary.project_id), key=lambda t: t.id)[0]
+        annotation = studio.sdk.annotations.create(id=task.id, result=_annotation_result(task))
+        studio.sdk.annotations.update(id=annotation.id, result=_annotation_result(task, "positive"))
+        deadline = time.monotonic() + 60
+        while backend.reviews.counts()["annotations"] < 1 or len(_stored(tmp_path)) < 2:
+            assert time.monotonic() < deadline, f"no webhook reached the backend: {backend.reviews.counts()}"
+            time.sleep(0.2)
+        backend.wait_idle()
+        [stored] = backend.reviews.tasks()
+        assert stored["data"]["text"] == task.data["text"] and len(stored["annotations"]) == 1
+        assert stored["annotations"][0]["result"][0]["value"]["choices"] == ["positive"]  # its last state
+
+
+def _stored(tmp_path):
+    path = tmp_path / "store" / "annotations.jsonl"
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []

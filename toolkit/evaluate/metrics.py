@@ -61,3 +61,17 @@ def multi_label_report(
             for i, label in enumerate(labels)
         },
     }
+
+
+def span_report(y_true: Sequence[Sequence[tuple[int, int]]], y_pred: Sequence[Sequence[tuple[int, int]]]) -> dict[str, Any]:
+    """Exact-match span precision, recall and F1 over units (each a list of ``(start, end)`` offsets), as
+    seqeval and spaCy's ``ents_p/r/f`` count them: a span is right only with both offsets right."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
+    tp = sum(len(set(t) & set(p)) for t, p in zip(y_true, y_pred))
+    n_true, n_pred = sum(len(set(t)) for t in y_true), sum(len(set(p)) for p in y_pred)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"n": len(y_true), "spans": n_true, "predicted": n_pred, "correct": tp,
+            "precision": precision, "recall": recall, "f1": f1}

@@ -25,7 +25,7 @@ from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from toolkit.annotate import RulePreannotator  # noqa: E402
 from toolkit.errors import InputError  # noqa: E402
-from toolkit.evaluate.metrics import multi_label_report, single_label_report  # noqa: E402
+from toolkit.evaluate.metrics import multi_label_report, single_label_report, span_report  # noqa: E402
 from toolkit.ingest.normalize import normalize  # noqa: E402
 from toolkit.io import read_records  # noqa: E402
 from toolkit.labels import LabelSchema, load_schema  # noqa: E402
@@ -200,9 +200,24 @@ def evaluate_model(
     if reliability:
         _plot_reliability(reliability, {k: v["ece"] for k, v in report["calibration"].items()}, out_dir / "reliability.png")
     report["thresholds"] = clf.meta["thresholds"]
+    if Path(data).is_file() and (mentions := _span_scores(Path(data), clf.rules or RulePreannotator(schema), schema)):
+        report["mentions"] = mentions
     (out_dir / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     (out_dir / "report.md").write_text(_markdown(report), encoding="utf-8")
     return report
+
+
+def _span_scores(path: Path, rules: RulePreannotator, schema: LabelSchema) -> dict[str, Any] | None:
+    """Competitor spans (the rules mark them; the model does not) against reviewed spans, on the units whose
+    reviewers had a span control; None where no unit has reviewed spans."""
+    from toolkit.studio.export import read_reviewed
+
+    reviewed = [r for r in read_reviewed(path, schema) if (r.get("labels") or {}).get("mentions") is not None]
+    if not reviewed:
+        return None
+    predicted = rules.predict([r["text"] for r in reviewed])
+    truth = [[(m["start"], m["end"]) for m in r["labels"]["mentions"]] for r in reviewed]
+    return span_report(truth, [[(c["start"], c["end"]) for c in block["competitors"]] for block in predicted])
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -230,4 +245,9 @@ def _markdown(report: dict[str, Any]) -> str:
             f"{label} P {v['precision']:.2f} R {v['recall']:.2f} F1 {v['f1']:.2f} (n={v['support']})" for label, v in per.items()))
         lines.append("")
     lines.append(f"Topic thresholds (tuned on dev): `{json.dumps(report['thresholds'])}`")
+    if mentions := report.get("mentions"):
+        lines += ["", "## Competitor spans (rules)", "",
+                  f"{mentions['correct']} of {mentions['predicted']} predicted spans match one of {mentions['spans']} "
+                  f"reviewed spans exactly, over {mentions['n']} units: precision {mentions['precision']:.3f}, "
+                  f"recall {mentions['recall']:.3f}, F1 {mentions['f1']:.3f}."]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,9 @@ Policies (``policy=``):
   the unit; if none of them did, majority.
 - ``drop``: only unanimous fields are resolved; disagreements are left out.
 
+Competitor spans (``mentions``) are voted per span, as a multi-choice field is per label: a span more than
+half of the annotators marked (same offsets) is kept.
+
 Every resolved block records how each field was decided (``resolution``) and lists unresolved fields in
 ``needs_adjudication``.
 """
@@ -21,6 +24,7 @@ from typing import Any, Literal
 
 from toolkit.labels import LabelSchema
 
+MENTIONS = "mentions"
 Policy = Literal["majority", "priority", "drop"]
 POLICIES: tuple[Policy, ...] = ("majority", "priority", "drop")
 
@@ -37,6 +41,16 @@ def _majority_multi(values: list[list[str]]) -> list[str] | None:
     return sorted(label for label, count in votes.items() if count * 2 > len(values))
 
 
+def _majority(kind: str, values: list[Any]) -> Any | None:
+    if kind == "single":
+        return _majority_single(values)
+    if kind == "multi":
+        return _majority_multi(values)
+    keyed = {json.dumps(span, sort_keys=True): span for spans in values for span in spans}
+    kept = _majority_multi([[json.dumps(span, sort_keys=True) for span in spans] for spans in values])
+    return None if kept is None else sorted((keyed[k] for k in kept), key=lambda m: (m["start"], m["end"]))
+
+
 def resolve(
     annotations: Sequence[dict[str, Any]],
     schema: LabelSchema,
@@ -51,23 +65,22 @@ def resolve(
         return None
     resolved: dict[str, Any] = {"resolution": {}}
     unresolved = []
-    for task in schema.tasks:
-        given = [a for a in annotations if a.get(task.name) is not None]
+    fields = [(task.name, task.kind) for task in schema.tasks] + [(MENTIONS, "spans")]
+    for name, kind in fields:
+        given = [a for a in annotations if a.get(name) is not None]
         if not given:
             continue
-        values = [a[task.name] for a in given]
+        values = [a[name] for a in given]
         if len({json.dumps(v, sort_keys=True) for v in values}) == 1:
-            resolved[task.name], how = values[0], "unanimous"
+            resolved[name], how = values[0], "unanimous"
         elif policy == "priority" and (first := next((a for p in priority for a in given if a["annotator"] == p), None)):
-            resolved[task.name], how = first[task.name], "priority"
-        elif policy in ("majority", "priority") and (
-            value := (_majority_multi(values) if task.kind == "multi" else _majority_single(values))
-        ) is not None:
-            resolved[task.name], how = value, "majority"
+            resolved[name], how = first[name], "priority"
+        elif policy in ("majority", "priority") and (value := _majority(kind, values)) is not None:
+            resolved[name], how = value, "majority"
         else:
-            unresolved.append(task.name)
+            unresolved.append(name)
             how = "needs_adjudication"
-        resolved["resolution"][task.name] = how
+        resolved["resolution"][name] = how
     if unresolved:
         resolved["needs_adjudication"] = unresolved
     return resolved

@@ -89,6 +89,21 @@ def push_command(
     console.print(table)
 
 
+@app.command("connect")
+def connect_command(
+    project: Project,
+    backend: Annotated[str, typer.Option("--backend", help="URL of a running `toolkit serve`, as Label Studio reaches it.")],
+    url: Url = None,
+    data_dir: DataDir = server.DEFAULT_DATA_DIR,
+) -> None:
+    """Register `toolkit serve` as the project's ML backend and annotation webhook (re-running adds nothing)."""
+    from toolkit.studio.connect import connect_backend
+
+    done = connect_backend(_studio(url, data_dir), project, backend)
+    added = ", ".join(done.created) or "nothing new"
+    console.print(f"project {done.project_id}: ML backend {done.ml_backend_id}, webhook {done.webhook_id} ({added})")
+
+
 def _write_reviewed(records: list[dict[str, Any]], out: Path) -> None:
     write_records(out, records)
     flagged = sum(bool(r["labels"] and r["labels"].get("needs_adjudication")) for r in records)

@@ -3,6 +3,12 @@
 Each record keeps every annotator's labels (``annotations``) and a resolved ``labels`` block (see
 :mod:`toolkit.studio.adjudicate`). Cancelled (skipped) annotations are excluded; an unknown control or label
 is an error listing them. Tasks without ``id`` in their data get the id ingest would compute.
+
+Competitor spans (a ``Labels`` control) come back as ``mentions``: ``[{"start", "end", "text", "label"}]``
+with offsets into the sentence. Where the project has a span control, an annotation without spans says the
+sentence names no competitor (``[]``); where it has none, no ``mentions`` field is written at all, so a
+missing span is never read as a reviewed "none". A live project's config tells which; for an export file,
+any span in the file does.
 """
 
 from __future__ import annotations
@@ -18,14 +24,20 @@ from toolkit.io import read_records
 from toolkit.ingest.normalize import normalize
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.records import sentence_id
-from toolkit.studio.adjudicate import Policy, resolve
+from toolkit.studio.adjudicate import MENTIONS, Policy, resolve
 from toolkit.studio.client import Studio
 
 
-def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, problems: set[str]) -> dict[str, Any]:
+def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, problems: set[str], *,
+                       spans: bool) -> dict[str, Any]:
     labels: dict[str, Any] = {"annotator": annotation.get("completed_by")}
+    if spans:
+        labels[MENTIONS] = []
     for result in annotation.get("result", []):
         name = result.get("from_name")
+        if result.get("type") == "labels" and spans:
+            labels[MENTIONS].append(_span(result, schema, problems))
+            continue
         if result.get("type") != "choices":
             continue
         if name not in schema.task_names:
@@ -38,7 +50,25 @@ def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, problems
     for task in schema.tasks:
         if task.kind == "multi":
             labels.setdefault(task.name, [])  # an empty multi-choice means "none applies"
+    if spans:
+        labels[MENTIONS].sort(key=lambda m: (m["start"], m["end"]))
     return labels
+
+
+def _span(result: dict[str, Any], schema: LabelSchema, problems: set[str]) -> dict[str, Any]:
+    value = result.get("value") or {}
+    label = (value.get("labels") or [schema.mentions.label])[0]
+    if label != schema.mentions.label:
+        problems.add(f"unknown span label {label!r}")
+    if not isinstance(value.get("start"), int) or not isinstance(value.get("end"), int):
+        problems.add(f"span result without character offsets in {result.get('from_name')!r}")
+        return {"start": -1, "end": -1, "text": value.get("text"), "label": label}
+    return {"start": value["start"], "end": value["end"], "text": value.get("text"), "label": label}
+
+
+def has_spans(tasks: Sequence[dict[str, Any]]) -> bool:
+    """Whether any annotation of ``tasks`` marks a span (an export file's sign of a span control)."""
+    return any(r.get("type") == "labels" for t in tasks for a in t.get("annotations", []) for r in a.get("result", []))
 
 
 def tasks_to_records(
@@ -48,9 +78,12 @@ def tasks_to_records(
     policy: Policy = "majority",
     priority: Sequence[Any] = (),
     source: str = "export",
+    spans: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Reviewed sentence records from Label Studio task dicts (export format)."""
+    """Reviewed sentence records from Label Studio task dicts (export format); ``spans``: whether the project
+    has a span control (default: whether any annotation marks a span)."""
     schema = schema or load_schema()
+    spans = has_spans(tasks) if spans is None else spans
     ordered = sorted(
         tasks, key=lambda t: (str(t["data"].get("article_id", "")), t["data"].get("index", t["data"].get("sentence_index", 0)))
     )
@@ -66,7 +99,8 @@ def tasks_to_records(
         record_id = data.get("id") or sentence_id(article_id, norm, occurrences[(article_id, norm)])
         occurrences[(article_id, norm)] += 1
         annotations = [
-            _annotation_labels(a, schema, problems) for a in task.get("annotations", []) if not a.get("was_cancelled")
+            _annotation_labels(a, schema, problems, spans=spans) for a in task.get("annotations", [])
+            if not a.get("was_cancelled")
         ]
         record = {
             "id": record_id,
@@ -118,4 +152,6 @@ def pull(
     studio.check()
     project_id = studio.project_id(project)
     tasks = studio.call("export the project", studio.sdk.projects.exports.as_json, project_id)
-    return tasks_to_records(tasks, schema, policy=policy, priority=priority, source=f"project {project!r}")
+    detail = studio.call("read the project", studio.sdk.projects.get, id=project_id)
+    spans = "<Labels" in (detail.label_config or "")
+    return tasks_to_records(tasks, schema, policy=policy, priority=priority, source=f"project {project!r}", spans=spans)

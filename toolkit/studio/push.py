@@ -53,7 +53,7 @@ def push(
     """Push ``records`` to the project titled ``project`` (created from the schema's config if missing)."""
     schema = schema or load_schema()
     studio.check()
-    project_id = studio.project_id(project, create_with=label_config_xml(schema))
+    project_id = studio.project_id(project, create_with=label_config_xml(schema, with_mentions=True))
     detail = studio.call("read the project", studio.sdk.projects.get, id=project_id)
     controls = _controls(detail.label_config)
     missing = [t for t in schema.task_names if controls.get(t) != "Choices"]
