@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from conftest import served
@@ -253,3 +254,41 @@ def test_an_annotation_made_in_label_studio_reaches_the_backend_store(studio, st
 def _stored(tmp_path):
     path = tmp_path / "store" / "annotations.jsonl"
     return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+
+
+def test_rerank_rescores_unlabelled_tasks_and_sets_uncertainty_sampling(studio, studio_server, tiny_model, records):
+    from toolkit.model import TextClassifier
+
+    summary = push(studio, records[:12], "rerank-test", show_progress=False)
+    tasks = sorted(_tasks(studio, summary.project_id), key=lambda t: t.id)
+    studio.sdk.annotations.create(id=tasks[0].id, result=_annotation_result(tasks[0]))
+    result = runner.invoke(app, ["studio", "rerank", "--project", "rerank-test", "--model", str(tiny_model),
+                                 "--diversity", "4", "--data-dir", str(studio_server.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "11 unlabelled tasks re-scored" in result.output and "1 labelled" in result.output
+    version = TextClassifier.load(tiny_model).model_version
+    project = studio.sdk.projects.get(id=summary.project_id)
+    assert project.sampling == "Uncertainty sampling" and project.model_version == version
+    tasks = {t.id: t for t in _tasks(studio, summary.project_id)}
+    ours = {tid: [p for p in t.predictions if p.model_version == version] for tid, t in tasks.items()}
+    assert ours[min(tasks)] == []  # the labelled task is left alone
+    scores = sorted(p[0].score for tid, p in ours.items() if tid != min(tasks))
+    assert len(scores) == 11 and scores[0] == 0.0 and scores[-1] == 1.0  # the queue's places
+    next_task = studio.get_json("next task", f"/api/projects/{summary.project_id}/next")
+    head = min(((p[0].score, tid) for tid, p in ours.items() if p))[1]
+    assert next_task["id"] == head  # Label Studio serves the head of our queue first
+
+
+def test_train_from_studio_pulls_then_trains_in_one_step(studio, studio_server, records, tmp_path):
+    summary = push(studio, records[:4], "train-from-studio", show_progress=False)
+    for task in _tasks(studio, summary.project_id)[:2]:
+        studio.sdk.annotations.create(id=task.id, result=_annotation_result(task))
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "--config", str(Path(__file__).parents[1] / "configs" / "tiny.yaml"), "--set", "epochs=1", "--out", str(out),
+                                 "--from-studio", "train-from-studio", "--data-dir", str(studio_server.data_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "pulled 4 tasks of 'train-from-studio', 2 reviewed" in result.output
+    pulled = list(read_records(out / "reviewed-from-studio.jsonl"))
+    assert sum(r["labels"] is not None for r in pulled) == 2
+    card = (out / "model-final" / "README.md").read_text(encoding="utf-8")
+    assert "reviewed-from-studio.jsonl" in card  # the pulled file is part of the model's data lineage

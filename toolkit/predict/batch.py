@@ -20,14 +20,18 @@ from toolkit.model import TextClassifier
 
 
 def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
-    """Turn per-task probability arrays into ``predictions`` blocks (same shape as the rule pre-annotator's)."""
+    """Turn per-task probability arrays into ``predictions`` blocks (same shape as the rule pre-annotator's;
+    a multi-choice block also names its tuned ``thresholds``, which the review queue measures certainty by)."""
     blocks: list[dict[str, Any]] = [{"model_version": clf.model_version} for _ in range(n)]
     decided = clf.decide(probs)
     for task in clf.tasks:
         name, labels = task["name"], task["labels"]
-        key = "label" if task["kind"] == "single" else "labels"
+        multi = task["kind"] == "multi"
         for i, row in enumerate(probs[name].tolist()):
-            blocks[i][name] = {key: decided[name][i], "scores": dict(zip(labels, row))}
+            block = {"labels" if multi else "label": decided[name][i], "scores": dict(zip(labels, row))}
+            if multi:
+                block["thresholds"] = clf.meta["thresholds"][name]
+            blocks[i][name] = block
     return blocks
 
 

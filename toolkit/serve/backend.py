@@ -24,7 +24,7 @@ from toolkit.model.classifier import read_meta
 from toolkit.predict.batch import prediction_blocks, predict_probs
 from toolkit.serve.retrain import Retrainer
 from toolkit.serve.store import START_TRAINING, ReviewStore
-from toolkit.studio.tasks import confidence
+from toolkit.studio.queue import certainty
 
 log = logging.getLogger("toolkit.serve")
 
@@ -171,7 +171,7 @@ class ModelBackend:
                 result.append({"from_name": span_control.name, "to_name": span_control.to_name, "type": "labels",
                                "value": {"start": m["start"], "end": m["end"], "text": text[m["start"]:m["end"]],
                                          "labels": [label]}})
-        return {"result": result, "score": confidence(block), "model_version": clf.model_version}
+        return {"result": result, "score": certainty(block), "model_version": clf.model_version}
 
     def fit(self, event: str, data: dict[str, Any]) -> None:
         """Queue a webhook event; it is stored (and may start a retrain) in the background, so the request

@@ -21,7 +21,7 @@ from toolkit.io import write_records
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.serve.store import ReviewStore
 from toolkit.studio.export import tasks_to_records
-from toolkit.train.config import DataConfig, Source, load_train_config
+from toolkit.train.config import load_train_config, with_reviewed
 
 log = logging.getLogger("toolkit.serve")
 REVIEWED_FILE = "reviewed.jsonl"
@@ -97,12 +97,7 @@ class Retrainer:
         records = tasks_to_records(self.store.tasks(), self.schema, source="the backend's review store")
         reviewed = folder / REVIEWED_FILE
         write_records(reviewed, records)
-        config = load_train_config(self.config)
-        source = Source(format="reviewed", path=reviewed)
-        if config.data is None:
-            config.data = DataConfig(train=[source])
-        else:
-            config.data.train.append(source)
+        config = with_reviewed(load_train_config(self.config), reviewed)
         result = Trainer(config, folder, schema=self.schema, show_progress=False).train()
         model_dir = result.best_dir or result.final_dir
         self.on_trained(model_dir)

@@ -74,7 +74,8 @@ def status(data_dir: DataDir = server.DEFAULT_DATA_DIR) -> None:
 def push_command(
     file: Annotated[Path, typer.Argument(help="Sentence records, usually with predictions (.jsonl/.parquet).")],
     project: Project,
-    order: Annotated[str, typer.Option(help="'input' or 'uncertainty' (least certain first).")] = "input",
+    order: Annotated[str, typer.Option(help="'input' or 'uncertainty' (least certain first, over every task).")] = "input",
+    diversity: Annotated[int | None, typer.Option(min=2, help="With uncertainty: in each block of this many tasks, at most 3 per article and no near copies.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Tasks per import request.")] = 500,
     url: Url = None,
     data_dir: DataDir = server.DEFAULT_DATA_DIR,
@@ -82,11 +83,31 @@ def push_command(
     """Upload sentences as tasks with predictions; re-pushing creates no duplicates."""
     if order not in ("input", "uncertainty"):
         raise typer.BadParameter("order must be 'input' or 'uncertainty'", param_hint="--order")
-    summary = push(_studio(url, data_dir), read_records(file), project, order=order, batch_size=batch_size)  # type: ignore[arg-type]
+    summary = push(_studio(url, data_dir), read_records(file), project, order=order, diversity=diversity,  # type: ignore[arg-type]
+                   batch_size=batch_size)
     table = Table(title=f"push to {project!r} (project {summary.project_id})", show_header=False)
     for name in ("created", "predictions_added", "predictions_updated", "unchanged", "duplicates_in_input"):
         table.add_row(name.replace("_", " "), str(getattr(summary, name)))
     console.print(table)
+
+
+@app.command("rerank")
+def rerank_command(
+    project: Project,
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder from `toolkit train`.")],
+    diversity: Annotated[int | None, typer.Option(min=2, help="In each block of this many tasks, at most 3 per article and no near copies.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    url: Url = None,
+    data_dir: DataDir = server.DEFAULT_DATA_DIR,
+) -> None:
+    """Re-score the project's unlabelled tasks with a model and order the queue by its uncertainty."""
+    from toolkit.studio.rerank import rerank
+
+    done = rerank(_studio(url, data_dir), project, model, diversity=diversity, device=device)
+    console.print(f"{done.unlabelled} unlabelled tasks re-scored with {done.model_version} "
+                  f"({done.push.predictions_added} predictions added, {done.push.predictions_updated} updated; "
+                  f"{done.labelled} labelled tasks left alone, {done.skipped} without a sentence id skipped); "
+                  "the project now uses uncertainty sampling on this version")
 
 
 @app.command("connect")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,7 +20,8 @@ from toolkit.labels import LabelSchema, label_config_xml, load_schema
 from toolkit.progress import progress_bar
 from toolkit.studio.client import Studio
 from toolkit.studio.index import ProjectState, PushIndex, result_digest
-from toolkit.studio.tasks import ls_prediction, to_task, uncertainty_key
+from toolkit.studio.queue import order_records, with_queue_scores
+from toolkit.studio.tasks import ls_prediction, to_task
 
 Order = Literal["input", "uncertainty"]
 _LIST_PAGE = 10_000
@@ -47,10 +48,14 @@ def push(
     *,
     schema: LabelSchema | None = None,
     order: Order = "input",
+    diversity: int | None = None,
     batch_size: int = 500,
     show_progress: bool = True,
 ) -> PushSummary:
-    """Push ``records`` to the project titled ``project`` (created from the schema's config if missing)."""
+    """Push ``records`` to the project titled ``project`` (created from the schema's config if missing).
+
+    ``order="uncertainty"`` imports new tasks least certain first (:mod:`toolkit.studio.queue`; ``diversity``
+    spreads each block of that many over articles); their prediction scores then follow that order."""
     schema = schema or load_schema()
     studio.check()
     project_id = studio.project_id(project, create_with=label_config_xml(schema, with_mentions=True))
@@ -73,7 +78,7 @@ def push(
     index = _load_index(studio, project_id, detail)
     new = [r for r in unique.values() if r["id"] not in index.tasks]
     if order == "uncertainty":
-        new.sort(key=uncertainty_key)
+        new = with_queue_scores(order_records(new, diversity=diversity)) if diversity else order_records(new)
     try:
         with progress_bar(disable=not show_progress) as bar:
             job = bar.add_task("push tasks", total=len(new))
@@ -113,17 +118,22 @@ def _load_index(studio: Studio, project_id: int, detail: Any) -> PushIndex:
     index = PushIndex(key, state)
     with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once: the server does most work
         predictions = pool.submit(studio.get_json, "list predictions", "/api/predictions", project=project_id)
-        for page in itertools.count(1):
-            listing = studio.get_json("list tasks", "/api/tasks", project=project_id, fields="task_only",
-                                      include="id,data", page_size=_LIST_PAGE, page=page)
-            for task in listing["tasks"]:
-                if task["data"].get("id") is not None:
-                    index.tasks[task["data"]["id"]] = task["id"]
-            if page * _LIST_PAGE >= listing["total"]:
-                break
+        for task in iter_tasks(studio, project_id):
+            if task["data"].get("id") is not None:
+                index.tasks[task["data"]["id"]] = task["id"]
         for p in predictions.result():
             index.set_prediction(p["task"], p["model_version"], p["id"], result_digest(p["result"]))
     return index
+
+
+def iter_tasks(studio: Studio, project_id: int, include: str = "id,data") -> Iterator[dict[str, Any]]:
+    """Every task of the project as plain JSON with the ``include`` fields, page by page."""
+    for page in itertools.count(1):
+        listing = studio.get_json("list tasks", "/api/tasks", project=project_id, fields="task_only",
+                                  include=include, page_size=_LIST_PAGE, page=page)
+        yield from listing["tasks"]
+        if page * _LIST_PAGE >= listing["total"]:
+            break
 
 
 def _record_import(index: PushIndex, chunk: list[dict[str, Any]], batch: list[dict[str, Any]], task_ids: list[int] | None) -> None:

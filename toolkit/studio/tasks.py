@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from toolkit.labels import TEXT_FIELD, LabelSchema
+from toolkit.studio.queue import QUEUE_SCORE, certainty
 
 TASK_FIELDS = ("id", "article_id", "index", "kind")
-
-
-def _single_choice_scores(prediction: dict[str, Any]) -> list[dict[str, float]]:
-    """Score tables of the single-choice blocks (those with one ``label``) of a prediction."""
-    return [b["scores"] for b in prediction.values() if isinstance(b, dict) and "label" in b and b.get("scores")]
-
-
-def confidence(prediction: dict[str, Any]) -> float | None:
-    """Mean over single-choice tasks of the top label's probability; None without scores."""
-    tops = [max(scores.values()) for scores in _single_choice_scores(prediction)]
-    return sum(tops) / len(tops) if tops else None
-
-
-def entropy(prediction: dict[str, Any]) -> float:
-    """Summed entropy (nats) of the single-choice score distributions; 0 without scores."""
-    return -sum(p * math.log(p) for scores in _single_choice_scores(prediction) for p in scores.values() if p > 0)
-
-
-def uncertainty_key(record: dict[str, Any]) -> tuple[float, float]:
-    """Sort key putting the least certain first: lowest confidence, then highest entropy."""
-    prediction = record.get("predictions") or {}
-    score = confidence(prediction)
-    return (score if score is not None else 1.0, -entropy(prediction))
 
 
 def prediction_result(prediction: dict[str, Any], schema: LabelSchema, *, mentions_control: str | None = None) -> list[dict[str, Any]]:
@@ -61,7 +38,7 @@ def ls_prediction(record: dict[str, Any], schema: LabelSchema, *, mentions_contr
         return None
     return {
         "model_version": prediction.get("model_version", "unknown"),
-        "score": confidence(prediction),
+        "score": prediction.get(QUEUE_SCORE, certainty(prediction)),
         "result": prediction_result(prediction, schema, mentions_control=mentions_control),
     }
 

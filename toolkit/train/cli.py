@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.train.config import load_train_config, parse_overrides
+from toolkit.studio.server import DEFAULT_DATA_DIR
+from toolkit.train.config import load_train_config, parse_overrides, with_reviewed
 from toolkit.train.data import build_dataset
 from toolkit.train.trainer import Trainer
 
@@ -42,16 +43,37 @@ def train_command(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: --set lr=2e-5 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: the config's, else auto).")] = None,
+    from_studio: Annotated[str | None, typer.Option("--from-studio", help="Pull this Label Studio project first and train on its reviewed tasks too.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Label Studio URL for --from-studio (default: the local server's).")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder of the local Label Studio server.")] = DEFAULT_DATA_DIR,
 ) -> None:
-    """Fine-tune the encoder with sentiment, stance and topic heads from a YAML config."""
+    """Fine-tune the encoder with sentiment, stance and topic heads from a YAML config.
+
+    With --from-studio, the project's reviewed tasks are pulled to <out>/reviewed-from-studio.jsonl and
+    added to the config's training data: `studio pull` and `train` as one step."""
     overrides = parse_overrides(set_ or [])
     if device is not None:
         overrides["device"] = device
     for key, value in overrides.items():
         console.print(f"override {key} = {value}")
     cfg = load_train_config(config, overrides)
+    if from_studio:
+        cfg = with_reviewed(cfg, _pull_project(from_studio, out, url, data_dir))
     result = Trainer(cfg, out, config_path=str(config), show_progress=not quiet).train(resume=resume)
     for entry in result.history:
         dev = ", ".join(f"{k} {v:.3f}" for k, v in entry["dev"].items())
         console.print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}  dev: {dev or '-'}")
     console.print(f"model-best -> {result.best_dir}\nmodel-final -> {result.final_dir}")
+
+
+def _pull_project(project: str, out: Path, url: str | None, data_dir: Path) -> Path:
+    from toolkit.io import write_records
+    from toolkit.studio.client import Studio, resolve_connection
+    from toolkit.studio.export import pull
+
+    records = pull(Studio(resolve_connection(url, data_dir=data_dir)), project)
+    path = out / "reviewed-from-studio.jsonl"
+    write_records(path, records)
+    reviewed = sum(r["labels"] is not None for r in records)
+    console.print(f"pulled {len(records)} tasks of {project!r}, {reviewed} reviewed -> {path}")
+    return path

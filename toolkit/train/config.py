@@ -120,6 +120,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def with_reviewed(config: TrainConfig, path: Path) -> TrainConfig:
+    """A copy of ``config`` that also trains on the reviewed records in ``path`` (a pull, the review store)."""
+    config = config.model_copy(deep=True)
+    source = Source(format="reviewed", path=path)
+    if config.data is None:
+        config.data = DataConfig(train=[source])
+    else:
+        config.data.train.append(source)
+    return config
+
+
 def load_train_config(path: str | Path, overrides: dict[str, str] | None = None) -> TrainConfig:
     """Read a YAML config; ``overrides`` like ``{"training.lr": "2e-5"}`` are parsed as YAML values.
 
