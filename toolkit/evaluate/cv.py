@@ -96,6 +96,18 @@ def _headline(task: dict[str, Any]) -> str:
     return "macro_f1" if task["kind"] == "single" else "micro_f1"
 
 
+def headline_scores(tasks: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
+                    decided: dict[str, list[Any]]) -> dict[str, float]:
+    """Per task the CV's headline figure (macro-F1 single-choice, micro-F1 topics) of ``decided`` (label names
+    per task, as ``Classifier.decide`` gives them) against the reviewed labels of ``rows``."""
+    out = {}
+    for task in tasks:
+        report = _score(task, [_truth(r, task) for r in rows], decided.get(task["name"], [None] * len(rows)))
+        if report:
+            out[task["name"]] = report[_headline(task)]
+    return out
+
+
 def cross_validate(
     config: TrainConfig, pool: Sequence[dict[str, Any]], out_dir: str | Path, *, schema: LabelSchema | None = None,
     dev_share: float = 0.2, folds: Sequence[str] | None = None, keep_models: bool = False, show_progress: bool = True,
