@@ -47,7 +47,19 @@ def test_all_inputs_unreadable_exits_non_zero(tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "-q"])
     assert result.exit_code == 1
     assert "empty file" in result.output
-    assert f"error [E100] no article read: 1 input(s) skipped, reasons in {tmp_path / 'o.log.jsonl'}" in result.output
+    assert f"error [E100] no article read: 1 input(s) skipped: {tmp_path / 'empty.txt'}: empty file" in result.output
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "o.log.jsonl").exists()
+
+
+def test_a_failed_ingest_leaves_the_earlier_outputs_as_they_were(tmp_path, examples):
+    out = tmp_path / "s.jsonl"
+    assert runner.invoke(app, ["ingest", str(examples), "--out", str(out), "-q"]).exit_code == 0
+    written = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(written) == {"s.jsonl", "s.articles.jsonl", "s.log.jsonl"} and written["s.jsonl"]
+    (tmp_path / "empty.txt").write_bytes(b"")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "empty.txt"), "--out", str(out), "-q"])
+    assert result.exit_code == 1 and "no article read" in result.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "empty.txt"} == written
 
 
 def test_a_folder_without_articles_says_so(tmp_path):

@@ -10,6 +10,7 @@ import codecs
 import gzip
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,6 +82,45 @@ def _line_problem(line: bytes | str, exc: orjson.JSONDecodeError) -> str:
         except UnicodeDecodeError as bad:
             return f"{NOT_UTF8} ({bad.reason} at byte {bad.start})"
     return f"invalid JSON ({exc.msg} at column {exc.colno})"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input (a file, or ``file:line`` of one record) that was not read, with the reason shown in the run
+    summary."""
+
+    source: str
+    reason: str
+
+
+def text_records(path: str | Path, skipped: list[Skipped], *, required: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Stream the records of a JSONL or Parquet file that have a string ``text`` (and a non-null value for each
+    ``required`` field); a malformed line, or a record without them, is appended to ``skipped`` (``file:line``
+    and why) instead, so one bad record neither stops the run nor is lost silently. A missing file raises
+    ``InputError`` at the call, as ``read_records`` does."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    rows = enumerate(_stream_records(path, "parquet"), 1) if _format(path) == "parquet" else iter_jsonl(path)
+    return _checked(path, rows, skipped, required)
+
+
+def _checked(path: Path, rows: Iterable[tuple[int, dict[str, Any] | str]], skipped: list[Skipped],
+             required: Sequence[str]) -> Iterator[dict[str, Any]]:
+    for number, record in rows:
+        if isinstance(record, str):
+            skipped.append(Skipped(f"{path}:{number}", record))
+        elif not isinstance(text := record.get("text"), str):
+            why = "no 'text'" if "text" not in record else f"'text' is {_kind(text)}, not a string"
+            skipped.append(Skipped(f"{path}:{number}", why))
+        elif missing := [key for key in required if record.get(key) is None]:
+            skipped.append(Skipped(f"{path}:{number}", f"no {missing[0]!r}"))
+        else:
+            yield record
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:

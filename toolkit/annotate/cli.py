@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from toolkit.annotate.rules import RulePreannotator, RulesConfig
-from toolkit.io import RecordWriter, read_records, refuse_overwrite
+from toolkit.io import RecordWriter, Skipped, refuse_overwrite, text_records
 from toolkit.labels import load_schema
 from toolkit.progress import track
+
+_SHOWN = 5
 
 
 def preannotate_command(
@@ -30,8 +32,10 @@ def preannotate_command(
         load_schema(schema), lexicon, RulesConfig.from_file(config) if config else RulesConfig()
     )
     counts: dict[str, Counter[str]] = {"sentiment": Counter(), "stance": Counter(), "topics": Counter()}
+    skipped: list[Skipped] = []
+    records = text_records(input, skipped)
     with RecordWriter(out) as writer:
-        for record in rules.annotate(track(read_records(input), total=None, description="preannotate", disable=quiet)):
+        for record in rules.annotate(track(records, total=None, description="preannotate", disable=quiet)):
             prediction = record["predictions"]
             counts["sentiment"][prediction["sentiment"]["label"]] += 1
             counts["stance"][prediction["stance"]["label"]] += 1
@@ -40,5 +44,10 @@ def preannotate_command(
     table = Table(title=f"preannotate ({rules.model_version}): {writer.count} units", show_header=False)
     for task, counter in counts.items():
         table.add_row(task, ", ".join(f"{label} {n}" for label, n in counter.most_common()))
-    Console().print(table)
-    Console().print(f"predictions -> {out}")
+    console = Console()
+    console.print(table)
+    for item in skipped[:_SHOWN]:  # lines naming files are not hard-wrapped, so a path can be copied whole
+        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
+    if len(skipped) > _SHOWN:
+        console.print(f"[yellow]skipped[/yellow] … and {len(skipped) - _SHOWN:,} more", soft_wrap=True)
+    console.print(f"predictions -> {out}" + (f" ({len(skipped)} records skipped)" if skipped else ""), soft_wrap=True)

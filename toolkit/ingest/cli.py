@@ -14,13 +14,15 @@ from rich.table import Table
 
 from toolkit.config import IngestConfig
 from toolkit.errors import ConfigError
-from toolkit.ingest.pipeline import IngestSummary, ingest
+from toolkit.ingest.pipeline import IngestSummary, NoArticleRead, ingest
 from toolkit.io import sidecar_path
 
 _SHOWN = 10  # skipped inputs, and warnings, printed; the rest are in <out>.log.jsonl
 
 
-def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
+def print_summary(summary: IngestSummary, out: Path, console: Console, *, written: bool = True) -> None:
+    """The run's counts and its first problems; ``written``: whether the outputs were written (a run that read
+    no article writes none)."""
     table = Table(title="ingest summary", show_header=False)
     table.add_row("articles", str(summary.articles))
     table.add_row("units", str(summary.sentences))
@@ -40,10 +42,12 @@ def print_summary(summary: IngestSummary, out: Path, console: Console) -> None:
         for row in rows[:_SHOWN]:
             console.print(f"[yellow]{level}[/yellow] {row['source']}: {row['message']}", soft_wrap=True)
         if len(rows) > _SHOWN:
-            console.print(f"[yellow]{level}[/yellow] … and {len(rows) - _SHOWN:,} more in {log}", soft_wrap=True)
-    console.print(
-        f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}\nlog       -> {log}", soft_wrap=True
-    )
+            where = f" in {log}" if written else ""
+            console.print(f"[yellow]{level}[/yellow] … and {len(rows) - _SHOWN:,} more{where}", soft_wrap=True)
+    if written:
+        console.print(
+            f"sentences -> {out}\narticles  -> {sidecar_path(out, 'articles')}\nlog       -> {log}", soft_wrap=True
+        )
 
 
 def ingest_command(
@@ -69,6 +73,9 @@ def ingest_command(
         err = exc.errors()[0]
         message = str(err["msg"]).removeprefix("Value error, ")  # a validator's own message, as written
         raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}") from None
-    summary = ingest(inputs, out, config, show_progress=not quiet)
+    try:
+        summary = ingest(inputs, out, config, show_progress=not quiet)
+    except NoArticleRead as exc:
+        print_summary(exc.summary, out, Console(), written=False)
+        raise
     print_summary(summary, out, Console())
-    summary.require_articles(inputs, out)

@@ -50,15 +50,25 @@ class IngestSummary:
             *({"level": "warning", "source": source, "message": _EMPTY} for source in self.empty_articles),
         ]
 
-    def require_articles(self, inputs: Iterable[str | Path], out: str | Path) -> None:
-        """Raise ``InputError`` saying why, when the run read no article: every later stage would be empty."""
+    def require_articles(self, inputs: Iterable[str | Path]) -> None:
+        """Raise ``NoArticleRead`` saying why, when the run read no article: every later stage would be empty."""
         if self.articles:
             return
         if self.skipped:
-            log = sidecar_path(out, "log")
-            raise InputError(f"no article read: {len(self.skipped)} input(s) skipped, reasons in {log}")
+            shown = "; ".join(f"{item.source}: {item.reason}" for item in self.skipped[:3])
+            more = f" (and {len(self.skipped) - 3} more)" if len(self.skipped) > 3 else ""
+            raise NoArticleRead(self, f"no article read: {len(self.skipped)} input(s) skipped: {shown}{more}")
         kinds = " ".join(sorted(SUPPORTED))
-        raise InputError(f"no article read: no {kinds} file (or .gz of one) in {', '.join(map(str, inputs))}")
+        raise NoArticleRead(self, f"no article read: no {kinds} file (or .gz of one) in {', '.join(map(str, inputs))}")
+
+
+class NoArticleRead(InputError):
+    """The run read no article. Raised before the outputs are renamed into place, so a failed run leaves the
+    files of an earlier one as they were; ``summary`` says what was skipped."""
+
+    def __init__(self, summary: IngestSummary, message: str) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def sentence_records(
@@ -168,7 +178,8 @@ def ingest(
 
     Unreadable files and malformed JSONL lines are skipped and listed in the summary and, with every
     warning, in ``<out>.log.jsonl``; nothing else is lost. An output that is also an input (``--out``
-    inside an input folder from an earlier run) is refused.
+    inside an input folder from an earlier run) is refused. A run that reads no article raises
+    ``NoArticleRead`` and writes nothing: earlier outputs stay as they were.
     """
     files = discover(inputs)
     refuse_overwrite(files, (out, sidecar_path(out, "articles"), sidecar_path(out, "log")))
@@ -203,5 +214,6 @@ def ingest(
             if not summary.articles % _PROGRESS_EVERY:
                 bar.update(job, articles=summary.articles)
         bar.update(job, articles=summary.articles)
+        summary.require_articles(inputs)  # inside the writers: a failed run commits none of them
         log.write_many(summary.problems())
     return summary

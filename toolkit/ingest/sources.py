@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from toolkit.errors import DecodeError, InputError
 from toolkit.ingest.decode import Decoded, decode_bytes
-from toolkit.io import GZIP_SUFFIX, NOT_UTF8, UNREADABLE, iter_jsonl, open_binary, parse_jsonl_line
+from toolkit.io import GZIP_SUFFIX, NOT_UTF8, UNREADABLE, Skipped, iter_jsonl, open_binary, parse_jsonl_line
 
 Markup = Literal["text", "html", "markdown"]
 # File suffix -> the markup of its content (JSONL files hold articles, each with its own).
@@ -48,14 +48,6 @@ class RawArticle:
     markup: Markup = "text"
     encoding: str | None = None
     warning: str | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An input that was not read, with the reason shown in the run summary."""
-
-    source: str
-    reason: str
 
 
 def discover(inputs: Iterable[str | Path]) -> list[Path]:

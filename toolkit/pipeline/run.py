@@ -128,7 +128,6 @@ class Pipeline:
         sentences, pre = wd / "sentences.jsonl", wd / "preannotated.jsonl"
         def ingest_stage() -> None:
             summary = ingest(self.inputs, sentences, IngestConfig(**cfg.ingest), show_progress=self.show_progress)
-            summary.require_articles(self.inputs, sentences)
             problems = len(summary.problems())
             log = f"; {problems} skipped inputs or warnings, listed in {sidecar_path(sentences, 'log')}" if problems else ""
             self.log(f"[ingest] {summary.articles} articles, {summary.sentences} units{log}")

@@ -13,8 +13,8 @@ from rich.progress import TextColumn
 from toolkit.annotate import RulePreannotator
 from toolkit.errors import InputError
 from toolkit.ingest import ingest_articles
-from toolkit.ingest.sources import RawArticle, Skipped, discover, read_sources
-from toolkit.io import RecordWriter, iter_jsonl, read_records, refuse_overwrite, sidecar_path
+from toolkit.ingest.sources import RawArticle, discover, read_sources
+from toolkit.io import RecordWriter, Skipped, iter_jsonl, read_records, refuse_overwrite, sidecar_path, text_records
 from toolkit.predict.batch import predict_records
 from toolkit.predict.summary import ArticleSummary
 from toolkit.progress import progress_bar
@@ -34,11 +34,12 @@ def _is_sentence_file(path: Path) -> bool:
 
 
 def input_records(files: Iterable[Path], skipped: list[Skipped]) -> Iterator[dict[str, Any]]:
-    """Sentence records from sentence files as they are, and from articles through ingest."""
+    """Sentence records from sentence files as they are (one without a string ``text`` or an ``id`` is skipped
+    and listed), and from articles through ingest."""
     articles: list[Path] = []
     for path in files:
         if _is_sentence_file(path):
-            yield from read_records(path)
+            yield from text_records(path, skipped, required=("id",))
         else:
             articles.append(path)
     raws: list[RawArticle] = []

@@ -13,11 +13,12 @@ any span in the file does.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from toolkit.errors import InputError, RecordError
 from toolkit.io import read_records
@@ -44,7 +45,11 @@ def _annotation_labels(annotation: dict[str, Any], schema: LabelSchema, problems
             problems.add(f"unknown control {name!r}")
             continue
         task = schema.task(name)
-        choices = result.get("value", {}).get("choices", [])
+        value = result.get("value")
+        choices = value.get("choices", []) if isinstance(value, dict) else None
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            problems.add(f"{name} choices that are not a list of labels")
+            continue
         problems.update(f"unknown {name} label {c!r}" for c in choices if c not in task.label_names)
         labels[name] = sorted(choices) if task.kind == "multi" else (choices[0] if choices else None)
     for task in schema.tasks:
@@ -66,6 +71,12 @@ def _span(result: dict[str, Any], schema: LabelSchema, problems: set[str]) -> di
     return {"start": value["start"], "end": value["end"], "text": value.get("text"), "label": label}
 
 
+def _position(task: dict[str, Any]) -> tuple[str, int]:
+    data = task["data"]
+    index = data.get("index", data.get("sentence_index", 0))
+    return str(data.get("article_id", "")), index if isinstance(index, int) else 0
+
+
 def has_spans(tasks: Sequence[dict[str, Any]]) -> bool:
     """Whether any annotation of ``tasks`` marks a span (an export file's sign of a span control)."""
     return any(r.get("type") == "labels" for t in tasks for a in t.get("annotations", []) for r in a.get("result", []))
@@ -83,17 +94,26 @@ def tasks_to_records(
     """Reviewed sentence records from Label Studio task dicts (export format); ``spans``: whether the project
     has a span control (default: whether any annotation marks a span)."""
     schema = schema or load_schema()
+    for n, task in enumerate(tasks, 1):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            what = f"task {task.get('id')}" if isinstance(task, dict) and task.get("id") is not None else f"item {n}"
+            raise RecordError(f"{source}: {what} is not a Label Studio task (no 'data' object)")
+        if not isinstance(task["data"].get("text"), str):
+            raise RecordError(f"{source}: task {task.get('id')} has no 'text' string in its data")
+        annotations = task.get("annotations", [])
+        if not isinstance(annotations, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("result", []), list) and all(isinstance(r, dict) for r in a.get("result", []))
+            for a in annotations
+        ):
+            raise RecordError(f"{source}: task {task.get('id')} has annotations that are not Label Studio annotations "
+                              "(a list of objects, each with a list of result objects)")
     spans = has_spans(tasks) if spans is None else spans
-    ordered = sorted(
-        tasks, key=lambda t: (str(t["data"].get("article_id", "")), t["data"].get("index", t["data"].get("sentence_index", 0)))
-    )
+    ordered = sorted(tasks, key=_position)
     occurrences: Counter[tuple[str, str]] = Counter()
     problems: set[str] = set()
     records = []
     for task in ordered:
         data = task["data"]
-        if "text" not in data:
-            raise RecordError(f"{source}: task {task.get('id')} has no 'text' in its data")
         norm = normalize(data["text"])
         article_id = str(data.get("article_id", ""))
         record_id = data.get("id") or sentence_id(article_id, norm, occurrences[(article_id, norm)])
@@ -125,9 +145,9 @@ def read_export(
 ) -> list[dict[str, Any]]:
     """Reviewed records from a Label Studio JSON export file."""
     path = Path(path)
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    try:  # orjson: invalid UTF-8 and lone surrogate escapes are errors here, not crashes when records are written
+        tasks = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
         raise InputError(f"{path}: cannot read Label Studio export ({exc})") from None
     if not isinstance(tasks, list):
         raise InputError(f"{path}: expected a JSON list of tasks (Label Studio 'JSON' export)")

@@ -34,6 +34,10 @@ def dataset_build(
     for name, split in manifest["splits"].items():
         table.add_row(name, str(split["units"]), str(len(split["articles"])))
     console.print(table)
+    for item in manifest["skipped"][:5]:
+        console.print(f"[yellow]skipped[/yellow] {item['source']}: {item['reason']}", soft_wrap=True)
+    if len(manifest["skipped"]) > 5:
+        console.print(f"[yellow]skipped[/yellow] … and {len(manifest['skipped']) - 5:,} more (in manifest.json)")
 
 
 def train_command(

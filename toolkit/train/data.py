@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.annotate import RulePreannotator
-from toolkit.errors import InputError
+from toolkit.errors import InputError, RecordError
 from toolkit.ingest.normalize import normalize
-from toolkit.io import read_records
+from toolkit.io import Skipped, read_records
 from toolkit.labels import LabelSchema, load_schema
 from toolkit.studio.adjudicate import Policy, resolve
 from toolkit.studio.agreement import agreement_report
@@ -75,16 +75,63 @@ def reviewed_examples(
 
 
 def _labelled(
-    records: Iterable[dict[str, Any]], schema: LabelSchema, source: str, *, policy: Policy, priority: Sequence[Any]
+    records: Iterable[dict[str, Any]], schema: LabelSchema, source: str, *, policy: Policy, priority: Sequence[Any],
+    skipped: list[Skipped] | None = None,
 ) -> list[dict[str, Any]]:
+    """Examples of the records with labels; a record of the wrong shape goes to ``skipped`` (or raises without it)."""
     out = []
-    for record in records:
+    for number, record in enumerate(records, 1):
+        problem = reviewed_problem(record, schema)
+        if problem:
+            if skipped is None:
+                raise RecordError(f"{source}: record {number}: {problem}")
+            skipped.append(Skipped(f"{source}: record {number}", problem))
+            continue
         if record.get("annotations"):
             record = dict(record, labels=resolve(record["annotations"], schema, policy=policy, priority=priority))
         labels = {k: v for k, v in (record.get("labels") or {}).items() if k in schema.task_names}
         if labels:
             out.append(example(dict(record, labels=labels), schema, source))
     return out
+
+
+def _field_problem(name: str, kind: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if kind == "single" and not isinstance(value, str):
+        return f"{name} is not a label name"
+    if kind == "multi" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return f"{name} is not a list of label names"
+    return None
+
+
+def reviewed_problem(record: Any, schema: LabelSchema) -> str | None:
+    """Why ``record`` is not a reviewed record (``text``, ``labels`` and/or ``annotations`` of the schema's
+    shapes), or None."""
+    if not isinstance(record, dict):
+        return "not an object"
+    if not isinstance(record.get("text"), str):
+        return "no 'text' string"
+    if record.get("id") is None:
+        return "no 'id'"
+    blocks = [("labels", record.get("labels"))]
+    annotations = record.get("annotations")
+    if annotations is not None and not isinstance(annotations, list):
+        return "'annotations' is not a list"
+    blocks += [("an annotation", a) for a in annotations or []]
+    for where, block in blocks:
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            return f"{where} is not an object"
+        for task in schema.tasks:
+            if problem := _field_problem(task.name, task.kind, block.get(task.name)):
+                return f"in {where}, {problem}"
+        mentions = block.get("mentions")
+        if mentions is not None and not (isinstance(mentions, list) and all(
+                isinstance(m, dict) and isinstance(m.get("start"), int) and isinstance(m.get("end"), int) for m in mentions)):
+            return f"in {where}, mentions are not spans with start and end"
+    return None
 
 
 def in_memory_examples(data: Any, schema: LabelSchema) -> list[dict[str, Any]]:
@@ -273,8 +320,9 @@ def build_dataset(
 
     schema = schema or load_schema()
     records = {Path(p): read_reviewed(Path(p), schema, policy=policy, priority=priority) for p in inputs}
+    skipped: list[Skipped] = []
     examples = [ex for path, recs in records.items()
-                for ex in _labelled(recs, schema, path.name, policy=policy, priority=priority)]
+                for ex in _labelled(recs, schema, str(path), policy=policy, priority=priority, skipped=skipped)]
     if not examples:
         raise InputError("no labelled units in the inputs (are they reviewed records or a Label Studio export?)")
     splits = split_by_article(examples, ratios, seed=seed)
@@ -285,7 +333,9 @@ def build_dataset(
         "seed": seed,
         "ratios": list(ratios),
         "adjudication_policy": policy,
-        "agreement": agreement_summary([r for recs in records.values() for r in recs], schema),
+        "agreement": agreement_summary([r for recs in records.values() for r in recs
+                                        if reviewed_problem(r, schema) is None], schema),
+        "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
         "splits": {
             name: {"units": len(rows), "articles": sorted({r["article_id"] for r in rows}),
                    "labels": distribution(rows, schema)}
