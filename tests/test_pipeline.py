@@ -2,6 +2,7 @@ import re
 import shutil
 import subprocess
 
+import lxml.html
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -116,3 +117,28 @@ def test_ingest_stage_reports_what_it_skipped(tmp_path, examples):
     Pipeline([inputs], tmp_path / "work", PipelineConfig(), show_progress=False, log=logged.append).run()
     line = next(entry for entry in logged if entry.startswith("[ingest] ") and "articles" in entry)
     assert re.fullmatch(r"\[ingest\] \d+ articles, \d+ units; 1 skipped inputs or warnings, listed in .*sentences\.log\.jsonl", line)
+
+
+def test_report_escapes_hostile_titles_sentences_and_urls(tmp_path):
+    from toolkit.io import write_records
+
+    evil = '<a href="javascript:alert(1)">点我</a><script>alert(2)</script>'
+    wd = tmp_path / "work"
+    write_records(wd / "sentences.jsonl", [{"id": "s1", "article_id": 'a1"><img src=x onerror=alert(3)>', "text": evil,
+                                            "kind": "sentence"}])
+    write_records(wd / "sentences.articles.jsonl", [
+        {"id": 'a1"><img src=x onerror=alert(3)>', "title": evil, "url": "javascript:alert(4)", "n_units": 1},
+        {"id": "a2", "title": "ok", "url": " JavaScript:alert(5)", "n_units": 0},
+        {"id": "a3", "title": "fine", "url": "https://example.com/a?x=1&y=<2>", "n_units": 0}])
+    summary = {"units": 1, "net_stance": -1.0, "competitors": {evil: 1}, "stance": {"risk": 1.0},
+               "top_risks": [{"risk": 0.9, "text": evil, "id": "s1"}]}
+    write_records(wd / "predictions.articles.jsonl", [{**summary, "article_id": a}
+                                                      for a in ('a1"><img src=x onerror=alert(3)>', "a2", "a3")])
+    page = build_report(wd, tmp_path / "report.html").read_text(encoding="utf-8")
+    tree = lxml.html.fromstring(page)
+    assert not tree.xpath("//script") and not tree.xpath("//*[@*[starts-with(name(), 'on')]]")
+    hrefs = tree.xpath("//a/@href")
+    assert hrefs and all(h.startswith(("#article-", "https://")) for h in hrefs), hrefs
+    assert "https://example.com/a?x=1&y=<2>" in hrefs  # the one http(s) source link, its value intact
+    assert all(src.startswith("data:image/png;base64,") for src in tree.xpath("//img/@src"))
+    assert evil in tree.text_content()  # shown as text, not markup

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -26,7 +25,7 @@ class _Group(TyperGroup):
     """Prints toolkit errors, and system errors such as a full disk, as one line and exits 1 instead of
     showing a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # click passes its own Context; typer's subclasses it
         try:
             return super().invoke(ctx)
         except ToolkitError as exc:

@@ -7,12 +7,15 @@ summaries, the evaluation report folder and the model card — and shows whateve
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
 
 import matplotlib
 
@@ -46,17 +49,48 @@ def _img_file(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def _figure(src: str, caption: str) -> str:
-    return f'<figure><img src="{src}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links somewhere; the template writes it as ``<a>``, everything else as escaped text."""
+
+    href: str
+    text: str
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td{' class=num' if isinstance(c, (int, float)) else ''}>{c if isinstance(c, str) and c.startswith('<a ') else html.escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _anchor(article_id: str) -> Link:
+    return Link(f"#article-{article_id}", article_id)
+
+
+def safe_url(url: Any) -> str | None:
+    """``url`` if it is an http(s) address, else None: scraped pages carry ``javascript:`` and ``data:`` links."""
+    if not isinstance(url, str):
+        return None
+    return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else None
+
+
+TEMPLATE = """<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8"><title>toolkit report</title>
+<style>{{ css }}</style></head><body>
+{%- macro table(header, rows) -%}
+<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
+{%- for row in rows %}<tr>{% for c in row %}<td{% if c is number %} class=num{% endif %}>
+{%- if c.href is defined %}<a href="{{ c.href }}">{{ c.text }}</a>{% else %}{{ c }}{% endif %}</td>{% endfor %}</tr>{% endfor %}</table>
+{%- endmacro -%}
+{%- macro figure(f) %}<figure><img src="{{ f.src }}" alt="{{ f.caption }}"><figcaption>{{ f.caption }}</figcaption></figure>{% endmacro -%}
+<h1>toolkit report</h1><p class=muted>work dir <code>{{ workdir }}</code></p>
+<h2>Corpus</h2>{{ table(corpus.header, corpus.rows) }}{{ table(articles.header, articles.rows) }}
+<h2>Label distributions</h2>{% for f in distributions %}{{ figure(f) }}{% endfor %}
+{%- if agreement %}<h2>Annotator agreement</h2>{% if agreement.rows %}{{ table(agreement.header, agreement.rows) }}
+<p>{{ agreement.disagreements }} disagreements.</p>{% else %}<p>Each reviewed unit has one annotation: no agreement to measure.</p>{% endif %}{% endif %}
+{%- if evaluation %}<h2>Evaluation</h2><p>{{ evaluation.n }} units of <code>{{ evaluation.data }}</code>, model <code>{{ evaluation.model_version }}</code>.</p>
+{{ table(evaluation.header, evaluation.rows) }}{% for f in evaluation.figures %}{{ figure(f) }}{% endfor %}{% endif %}
+{%- if summaries %}<h2>Articles: stance and risks</h2>{% if summaries.chart %}{{ figure(summaries.chart) }}{% endif %}
+{%- if summaries.risks %}<h3>Top risk sentences</h3>{{ table(["risk", "sentence", "article"], summaries.risks) }}{% endif %}
+{%- for a in summaries.articles %}<section class=article id="article-{{ a.id }}"><h3>{{ a.title }}</h3>
+<p class=muted>{{ a.id }} · {{ a.published }} · {{ a.units }} units{% if a.url %} · <a href="{{ a.url }}">source</a>{% endif %}</p>
+<p>{{ a.net }}{{ a.shares }}; competitors {{ a.competitors }}</p>{{ table(["risk", "top risk sentences"], a.risks) }}</section>{% endfor %}{% endif %}
+{%- if card %}<h2>Model card</h2><pre>{{ card }}</pre>{% endif %}
+</body></html>
+"""
 
 
 def _distribution_chart(counts: dict[str, Counter[str]], title: str) -> str:
@@ -98,97 +132,97 @@ def _stance_over_time(summaries: list[dict[str, Any]], articles: dict[str, dict[
 
 
 def build_report(workdir: str | Path, out: str | Path, *, reviewed: list[Path] | None = None) -> Path:
-    """Write one self-contained HTML report for a pipeline work dir."""
+    """Write one self-contained HTML report for a pipeline work dir. The page is rendered by a jinja2 template
+    that escapes every value: titles, sentences and URLs come from scraped pages."""
     wd, out = Path(workdir), Path(out)
     sentences_path = wd / "sentences.jsonl"
     if not sentences_path.is_file():
         raise InputError(f"{wd}: no sentences.jsonl; run `toolkit pipeline` (or `toolkit ingest`) into this folder first")
     sentences = list(read_records(sentences_path))
     articles = {a["id"]: a for a in read_records(sidecar_path(sentences_path, "articles"))}
-    parts = [f"<h1>toolkit report</h1><p class=muted>work dir <code>{html.escape(str(wd))}</code></p>"]
-
     kinds, scripts = Counter(s["kind"] for s in sentences), Counter(s.get("script", "?") for s in sentences)
-    parts.append("<h2>Corpus</h2>" + _table(
-        ["articles", "units", "by kind", "by script", "duplicates"],
-        [[len(articles), len(sentences), ", ".join(f"{k} {v}" for k, v in kinds.items()),
-          ", ".join(f"{k} {v}" for k, v in scripts.items()), sum("duplicate_of" in s for s in sentences)]]))
-    parts.append(_table(["article", "title", "published", "units", "boilerplate removed"], [
-        [f'<a href="#article-{html.escape(a["id"])}">{html.escape(a["id"])}</a>', a.get("title") or "", a.get("published_at") or "",
-         a.get("n_units", 0), ", ".join(f"{k} {v}" for k, v in a.get("boilerplate_removed", {}).items())]
-        for a in articles.values()]))
-
-    parts.append("<h2>Label distributions</h2>")
+    context: dict[str, Any] = {
+        "css": CSS, "workdir": str(wd),
+        "corpus": {"header": ["articles", "units", "by kind", "by script", "duplicates"],
+                   "rows": [[len(articles), len(sentences), ", ".join(f"{k} {v}" for k, v in kinds.items()),
+                             ", ".join(f"{k} {v}" for k, v in scripts.items()),
+                             sum("duplicate_of" in s for s in sentences)]]},
+        "articles": {"header": ["article", "title", "published", "units", "boilerplate removed"],
+                     "rows": [[_anchor(a["id"]), a.get("title") or "", a.get("published_at") or "", a.get("n_units", 0),
+                               ", ".join(f"{k} {v}" for k, v in a.get("boilerplate_removed", {}).items())]
+                              for a in articles.values()]},
+        "distributions": [], "agreement": None, "evaluation": None, "summaries": None, "card": None,
+    }
     for name, title in (("preannotated.jsonl", "rule pre-annotation"), ("predictions.jsonl", "model predictions")):
-        if (wd / name).is_file():
-            counts = _counts(list(read_records(wd / name)))
-            if counts:
-                parts.append(_figure(_distribution_chart(counts, title), title))
-
-    reviewed = reviewed or []
-    manifest = wd / "dataset" / "manifest.json"
-    if not reviewed and manifest.is_file():
-        reviewed = [Path(s["path"]) for s in json.loads(manifest.read_text())["sources"] if Path(s["path"]).is_file()]
-    reviewed_records = [r for p in reviewed for r in read_records(p)] if reviewed else []
-    multi = [r for r in reviewed_records if len(r.get("annotations") or []) >= 2]
-    if reviewed_records and not multi:
-        parts.append("<h2>Annotator agreement</h2><p>Each reviewed unit has one annotation: no agreement to measure.</p>")
-    if multi:
-        report = agreement_report(multi, load_schema())
-        rows = [[task, s["units"], round(s["percent_agreement"], 3), ", ".join(f"{k}: {v:.3f}" for k, v in s["cohen_kappa"].items()) or "-",
-                 round(s["fleiss_kappa"], 3), round(s["krippendorff_alpha"], 3)] for task, s in report["fields"].items()]
-        parts.append("<h2>Annotator agreement</h2>" + _table(
-            ["field", "units with ≥2 annotators", "% agree", "Cohen κ", "Fleiss κ", "Krippendorff α"], rows)
-            + f"<p>{len(report['disagreements'])} disagreements.</p>")
-
-    report_dir = wd / "report"
-    if (report_dir / "metrics.json").is_file():
-        metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
-        rows = []
-        for task, m in metrics["systems"]["model"].items():
-            key = "accuracy" if "accuracy" in m else "micro_f1"
-            for metric in (key, "macro_f1"):
-                rows.append([task, metric] + [
-                    round(metrics["systems"][s][task][metric], 3) if task in metrics["systems"].get(s, {}) else "-"
-                    for s in ("model", "rules", "tfidf")])
-        parts.append(f"<h2>Evaluation</h2><p>{metrics['n']} units of <code>{html.escape(metrics['data'])}</code>, "
-                     f"model <code>{html.escape(metrics['model_version'])}</code>.</p>"
-                     + _table(["task", "metric", "model", "rules", "TF-IDF"], rows))
-        for png in sorted(report_dir.glob("confusion_*.png")):
-            parts.append(_figure(_img_file(png), png.stem.replace("_", " ")))
-        if (report_dir / "reliability.png").is_file():
-            parts.append(_figure(_img_file(report_dir / "reliability.png"), "reliability diagram"))
-
-    predictions = wd / "predictions.jsonl"
-    summaries = list(read_records(sidecar_path(predictions, "articles"))) if sidecar_path(predictions, "articles").is_file() else []
-    if summaries:
-        parts.append("<h2>Articles: stance and risks</h2>")
-        chart = _stance_over_time(summaries, articles)
-        if chart:
-            parts.append(_figure(chart, "net stance per article"))
-        risks = sorted(((r["risk"], s["article_id"], r) for s in summaries for r in s.get("top_risks", [])),
-                       key=lambda t: -t[0])[:15]
-        if risks:
-            parts.append("<h3>Top risk sentences</h3>" + _table(["risk", "sentence", "article"], [
-                [round(risk, 3), r["text"], f'<a href="#article-{html.escape(aid)}">{html.escape(aid)}</a>'] for risk, aid, r in risks]))
-        for s in summaries:
-            shares = "; ".join(f"{task} {html.escape(json.dumps(s[task]))}" for task in s
-                               if isinstance(s[task], dict) and task not in ("competitors",))
-            net = f'net stance {s["net_stance"]:+.2f}; ' if "net_stance" in s else ""
-            a = articles.get(s["article_id"], {})
-            link = f' · <a href="{html.escape(a["url"])}">source</a>' if a.get("url") else ""
-            parts.append(
-                f'<section class=article id="article-{html.escape(s["article_id"])}"><h3>{html.escape(a.get("title") or s["article_id"])}</h3>'
-                f'<p class=muted>{html.escape(s["article_id"])} · {html.escape(a.get("published_at") or "undated")} · {s["units"]} units{link}</p>'
-                f'<p>{net}{shares}; competitors {html.escape(json.dumps(s["competitors"], ensure_ascii=False))}</p>'
-                + _table(["risk", "top risk sentences"], [[round(r["risk"], 3), r["text"]] for r in s.get("top_risks", [])])
-                + "</section>")
-
+        if (wd / name).is_file() and (counts := _counts(list(read_records(wd / name)))):
+            context["distributions"].append({"src": _distribution_chart(counts, title), "caption": title})
+    context["agreement"] = _agreement(wd, reviewed or [])
+    context["evaluation"] = _evaluation(wd / "report")
+    context["summaries"] = _summaries(wd / "predictions.jsonl", articles)
     card = wd / "model" / "model-best" / "README.md"
     if card.is_file():
-        parts.append("<h2>Model card</h2><pre>" + html.escape(card.read_text(encoding="utf-8")) + "</pre>")
-
-    page = (f'<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8"><title>toolkit report</title>'
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+        context["card"] = card.read_text(encoding="utf-8")
+    page = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(TEMPLATE).render(context)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def _agreement(wd: Path, reviewed: list[Path]) -> dict[str, Any] | None:
+    manifest = wd / "dataset" / "manifest.json"
+    if not reviewed and manifest.is_file():
+        reviewed = [Path(s["path"]) for s in json.loads(manifest.read_text())["sources"] if Path(s["path"]).is_file()]
+    records = [r for p in reviewed for r in read_records(p)]
+    if not records:
+        return None
+    multi = [r for r in records if len(r.get("annotations") or []) >= 2]
+    if not multi:
+        return {"rows": []}
+    report = agreement_report(multi, load_schema())
+    rows = [[task, s["units"], round(s["percent_agreement"], 3),
+             ", ".join(f"{k}: {v:.3f}" for k, v in s["cohen_kappa"].items()) or "-",
+             round(s["fleiss_kappa"], 3), round(s["krippendorff_alpha"], 3)] for task, s in report["fields"].items()]
+    return {"header": ["field", "units with ≥2 annotators", "% agree", "Cohen κ", "Fleiss κ", "Krippendorff α"],
+            "rows": rows, "disagreements": len(report["disagreements"])}
+
+
+def _evaluation(report_dir: Path) -> dict[str, Any] | None:
+    if not (report_dir / "metrics.json").is_file():
+        return None
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    rows = []
+    for task, m in metrics["systems"]["model"].items():
+        key = "accuracy" if "accuracy" in m else "micro_f1"
+        for metric in (key, "macro_f1"):
+            rows.append([task, metric] + [
+                round(metrics["systems"][s][task][metric], 3) if task in metrics["systems"].get(s, {}) else "-"
+                for s in ("model", "rules", "tfidf")])
+    figures = [{"src": _img_file(png), "caption": png.stem.replace("_", " ")} for png in sorted(report_dir.glob("confusion_*.png"))]
+    if (report_dir / "reliability.png").is_file():
+        figures.append({"src": _img_file(report_dir / "reliability.png"), "caption": "reliability diagram"})
+    return {"n": metrics["n"], "data": metrics["data"], "model_version": metrics["model_version"],
+            "header": ["task", "metric", "model", "rules", "TF-IDF"], "rows": rows, "figures": figures}
+
+
+def _summaries(predictions: Path, articles: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    path = sidecar_path(predictions, "articles")
+    summaries = list(read_records(path)) if path.is_file() else []
+    if not summaries:
+        return None
+    chart = _stance_over_time(summaries, articles)
+    risks = sorted(((r["risk"], s["article_id"], r) for s in summaries for r in s.get("top_risks", [])),
+                   key=lambda t: -t[0])[:15]
+    out = []
+    for s in summaries:
+        a = articles.get(s["article_id"], {})
+        out.append({
+            "id": s["article_id"], "title": a.get("title") or s["article_id"], "published": a.get("published_at") or "undated",
+            "units": s["units"], "url": safe_url(a.get("url")),
+            "net": f'net stance {s["net_stance"]:+.2f}; ' if "net_stance" in s else "",
+            "shares": "; ".join(f"{task} {json.dumps(s[task])}" for task in s
+                                if isinstance(s[task], dict) and task != "competitors"),
+            "competitors": json.dumps(s["competitors"], ensure_ascii=False),
+            "risks": [[round(r["risk"], 3), r["text"]] for r in s.get("top_risks", [])],
+        })
+    return {"chart": {"src": chart, "caption": "net stance per article"} if chart else None,
+            "risks": [[round(risk, 3), r["text"], _anchor(aid)] for risk, aid, r in risks], "articles": out}
