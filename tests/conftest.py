@@ -82,9 +82,9 @@ def units() -> Callable[[str, str], tuple[dict[str, Any], list[tuple[str, str]]]
 
 
 @contextlib.contextmanager
-def served(backend: Any) -> Iterator[Any]:
-    """The backend's app under uvicorn in a thread on a free port (the HTTP round trip Label Studio makes);
-    yields an httpx client on its URL, with ``port`` set."""
+def served(backend: Any, **app_options: Any) -> Iterator[Any]:
+    """The backend's app (``create_app`` with ``app_options``) under uvicorn in a thread on a free port (the
+    HTTP round trip Label Studio makes); yields an httpx client on its URL, with ``port`` set."""
     import httpx
     import uvicorn
 
@@ -92,7 +92,7 @@ def served(backend: Any) -> Iterator[Any]:
     from toolkit.studio import server
 
     port = server.free_port()
-    web = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning"))
+    web = uvicorn.Server(uvicorn.Config(create_app(backend, **app_options), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=web.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -102,3 +102,29 @@ def test_basic_auth(backend):
     ok = client.post("/predict", json={"tasks": TASKS, "label_config": CONFIG}, headers={"Authorization": f"Basic {token}"})
     assert ok.status_code == 200
     assert client.get("/health").status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_refused_as_it_streams(backend):
+    from conftest import served
+
+    body = json.dumps({"tasks": [{"id": i, "data": {"text": "小米" * 200}} for i in range(100)],
+                       "label_config": CONFIG}).encode()
+    def chunks(data):  # a generator body: httpx sends it with Transfer-Encoding: chunked, no Content-Length
+        for start in range(0, len(data), 4096):
+            yield data[start:start + 4096]
+
+    with served(backend, max_bytes=20_000) as client:
+        headers = {"Content-Type": "application/json"}
+        response = client.post("/predict", content=chunks(body), headers=headers)
+        assert response.status_code == 413 and "over 20000 bytes" in response.json()["detail"]
+        small = json.dumps({"tasks": TASKS, "label_config": CONFIG}).encode()
+        ok = client.post("/predict", content=chunks(small), headers=headers)
+        assert ok.status_code == 200 and len(ok.json()["results"]) == 2  # chunked and within the limit: served
+
+
+def test_with_basic_auth_the_docs_and_schema_are_off(backend):
+    open_client = TestClient(create_app(backend))
+    assert open_client.get("/docs").status_code == 200 and open_client.get("/openapi.json").status_code == 200
+    closed = TestClient(create_app(backend, username="ls", password="s3cret"))
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert closed.get(path).status_code == 404, path

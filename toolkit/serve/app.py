@@ -18,6 +18,54 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 KNOWN_EVENTS = ANNOTATION_EVENTS | {START_TRAINING}
 
 
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``max_bytes`` with 413, counting the bytes as they arrive.
+
+    Checking ``Content-Length`` alone lets a chunked body (``Transfer-Encoding: chunked``) of any size through;
+    here the body is read up to the limit before the app sees it, and never past it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, send)
+            return
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
+        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        await response(scope, self._no_receive, send)
+
+    @staticmethod
+    async def _no_receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -44,7 +92,10 @@ class WebhookRequest(BaseModel):
 
 def create_app(backend: ModelBackend, *, username: str | None = None, password: str | None = None,
                max_bytes: int = DEFAULT_MAX_BYTES) -> FastAPI:
-    app = FastAPI(title="toolkit ML backend", version="1")
+    # With basic auth on, the interactive docs and the schema are off: they would answer without credentials.
+    docs = {} if username is None else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="toolkit ML backend", version="1", **docs)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)
     security = HTTPBasic(auto_error=False)
 
     def authorised(credentials: HTTPBasicCredentials | None = Depends(security)) -> None:
@@ -54,13 +105,6 @@ def create_app(backend: ModelBackend, *, username: str | None = None, password: 
             secrets.compare_digest(credentials.username, username) and secrets.compare_digest(credentials.password, password or "")
         ):
             raise HTTPException(401, "basic auth required", headers={"WWW-Authenticate": "Basic"})
-
-    @app.middleware("http")
-    async def limit_size(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            return JSONResponse({"detail": f"request body over {max_bytes} bytes"}, status_code=413)
-        return await call_next(request)
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
