@@ -292,3 +292,26 @@ def test_train_from_studio_pulls_then_trains_in_one_step(studio, studio_server, 
     assert sum(r["labels"] is not None for r in pulled) == 2
     card = (out / "model-final" / "README.md").read_text(encoding="utf-8")
     assert "reviewed-from-studio.jsonl" in card  # the pulled file is part of the model's data lineage
+
+
+def test_an_import_that_commits_then_fails_is_not_repeated(studio, records, monkeypatch):
+    from label_studio_sdk.core.api_error import ApiError
+
+    real = studio.sdk.projects.import_tasks
+    calls = []
+
+    def commits_then_502(**kwargs):
+        calls.append(kwargs)
+        response = real(**kwargs)
+        if len(calls) == 2:  # the second batch reaches the database, then the gateway fails
+            raise ApiError(status_code=502, body="bad gateway")
+        return response
+
+    monkeypatch.setattr(studio.sdk.projects, "import_tasks", commits_then_502)
+    summary = push(studio, records[:25], "import-fault", batch_size=10, show_progress=False)
+    assert all(c["request_options"] == {"max_retries": 0} for c in calls)  # the SDK must not retry it either
+    assert len(calls) == 3  # three batches; the failed one was not sent again
+    ids = [t.data["id"] for t in _tasks(studio, summary.project_id)]
+    assert sorted(ids) == sorted(r["id"] for r in records[:25]) and summary.created == 25
+    again = push(studio, records[:25], "import-fault", batch_size=10, show_progress=False)
+    assert again.created == 0 and len(_tasks(studio, summary.project_id)) == 25

@@ -48,9 +48,14 @@ class ConfigError(ToolkitError):
 
 
 class StudioError(ToolkitError):
-    """Label Studio cannot be started, reached or used as asked."""
+    """Label Studio cannot be started, reached or used as asked; ``transient`` when a retry may succeed
+    (connection lost, 429, 5xx)."""
 
     code = "E400"
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ModelError(ToolkitError):

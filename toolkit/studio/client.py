@@ -18,8 +18,15 @@ from toolkit.studio.server import DEFAULT_DATA_DIR, DEFAULT_PORT, read_credentia
 
 T = TypeVar("T")
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
-_RETRIES = 4
+RETRIES = 4
 _TRANSIENT_STATUS = {429, 502, 503, 504}
+# For calls that must not be repeated blindly: the SDK's own retries (on by default) are turned off.
+NO_SDK_RETRIES = {"max_retries": 0}
+
+
+def backoff(attempt: int) -> None:
+    """Wait before retry ``attempt + 1``: 0.5 s, doubling."""
+    time.sleep(0.5 * 2**attempt)
 
 
 @dataclass(frozen=True)
@@ -61,25 +68,25 @@ class Studio:
             base_url=connection.url, headers={"Authorization": f"Token {connection.token}"}, timeout=timeout
         )
 
-    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one SDK call, retrying connection errors and 429/5xx with exponential backoff."""
-        delay = 0.5
-        for attempt in range(_RETRIES + 1):
+    def call(self, what: str, fn: Callable[..., T], *args: Any, retries: int = RETRIES, **kwargs: Any) -> T:
+        """Run one SDK call, retrying connection errors and 429/5xx with exponential backoff (``retries``
+        times; 0 for a call that is not safe to repeat blindly, which raises a ``transient`` StudioError)."""
+        for attempt in range(retries + 1):
             try:
                 return fn(*args, **kwargs)
             except httpx.TransportError as exc:
-                if attempt == _RETRIES:
+                if attempt == retries:
                     raise StudioError(
                         f"cannot reach Label Studio at {self.connection.url} ({type(exc).__name__}) while "
-                        f"trying to {what}; is it running? (`toolkit studio status`)"
+                        f"trying to {what}; is it running? (`toolkit studio status`)", transient=True
                     ) from None
             except ApiError as exc:
                 if exc.status_code == 401:
                     raise StudioError(f"Label Studio at {self.connection.url} rejected the API token") from None
-                if exc.status_code not in _TRANSIENT_STATUS or attempt == _RETRIES:
-                    raise StudioError(f"Label Studio refused to {what}: HTTP {exc.status_code} {exc.body}") from None
-            time.sleep(delay)
-            delay *= 2
+                if exc.status_code not in _TRANSIENT_STATUS or attempt == retries:
+                    raise StudioError(f"Label Studio refused to {what}: HTTP {exc.status_code} {exc.body}",
+                                      transient=exc.status_code in _TRANSIENT_STATUS) from None
+            backoff(attempt)
         raise AssertionError("unreachable")
 
     def get_json(self, what: str, path: str, **params: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from toolkit.errors import StudioError
 from toolkit.labels import LabelSchema, label_config_xml, load_schema
 from toolkit.progress import progress_bar
-from toolkit.studio.client import Studio
+from toolkit.studio.client import NO_SDK_RETRIES, RETRIES, Studio, backoff
 from toolkit.studio.index import ProjectState, PushIndex, result_digest
 from toolkit.studio.queue import order_records, with_queue_scores
 from toolkit.studio.tasks import ls_prediction, to_task
@@ -85,9 +85,7 @@ def push(
             for start in range(0, len(new), batch_size):
                 chunk = new[start : start + batch_size]
                 batch = [to_task(r, schema, mentions_control=mentions) for r in chunk]
-                response = studio.call("import tasks", studio.sdk.projects.import_tasks, id=project_id,
-                                       request=batch, return_task_ids=True)
-                _record_import(index, chunk, batch, getattr(response, "task_ids", None))
+                _import_tasks(studio, project_id, chunk, batch, index)
                 summary.created += len(batch)
                 summary.predictions_added += sum(1 for t in batch if "predictions" in t)
                 bar.advance(job, len(batch))
@@ -134,6 +132,37 @@ def iter_tasks(studio: Studio, project_id: int, include: str = "id,data") -> Ite
         yield from listing["tasks"]
         if page * _LIST_PAGE >= listing["total"]:
             break
+
+
+def _import_tasks(studio: Studio, project_id: int, chunk: list[dict[str, Any]], batch: list[dict[str, Any]],
+                  index: PushIndex) -> None:
+    """Import one batch, exactly once.
+
+    An import is not idempotent: a 502 or a timeout after the server committed would make a blind retry
+    import the batch again. So neither the SDK nor ``Studio.call`` retries it; before each retry the project
+    is listed, and the sentences it already has are dropped from the batch (and entered in the index)."""
+    for attempt in range(RETRIES + 1):
+        try:
+            response = studio.call("import tasks", studio.sdk.projects.import_tasks, id=project_id, request=batch,
+                                   return_task_ids=True, request_options=NO_SDK_RETRIES, retries=0)
+        except StudioError as exc:
+            if not exc.transient or attempt == RETRIES:
+                raise
+            backoff(attempt)
+            present = {t["data"]["id"]: t["id"] for t in iter_tasks(studio, project_id) if t["data"].get("id") is not None}
+            committed = [r["id"] for r in chunk if r["id"] in present]
+            for sid in committed:
+                index.tasks[sid] = present[sid]
+            if committed:
+                index.state.max_task_id = -1  # their predictions are not in the index: list the project next time
+            pairs = [(r, t) for r, t in zip(chunk, batch) if r["id"] not in present]
+            chunk, batch = [r for r, _ in pairs], [t for _, t in pairs]
+            if not batch:
+                return
+            continue
+        _record_import(index, chunk, batch, getattr(response, "task_ids", None))
+        return
+    raise AssertionError("unreachable")
 
 
 def _record_import(index: PushIndex, chunk: list[dict[str, Any]], batch: list[dict[str, Any]], task_ids: list[int] | None) -> None:
