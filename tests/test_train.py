@@ -349,3 +349,30 @@ def test_threshold_shrinkage_pulls_thresholds_with_few_positives_toward_half():
     for label in ("a", "b"):
         n = positives[label]
         assert shrunk[label] == pytest.approx(0.5 + (tuned[label] - 0.5) * n / (n + 5), abs=1e-4)
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    whole = Trainer(tiny(tmp_path / "whole", epochs=2, checkpoint_every=3), tmp_path / "whole", show_progress=False).train()
+    saves = {"n": 0}
+    real_save = Trainer._save_checkpoint
+
+    def killed_after_second_save(self, *args):
+        real_save(self, *args)
+        saves["n"] += 1
+        if saves["n"] == 2:  # the second mid-epoch checkpoint (step 6 of 13 in an epoch): the process dies here
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", killed_after_second_save)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny(out, epochs=2, checkpoint_every=3), out, show_progress=False).train()
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert state["epoch"] == 0 and state["batch_in_epoch"] == 6  # inside the first epoch
+    monkeypatch.setattr(Trainer, "_save_checkpoint", real_save)
+    with pytest.raises(InputError, match="--resume to continue it, or --overwrite"):
+        Trainer(tiny(out, epochs=2, checkpoint_every=3), out, show_progress=False).train()
+    resumed = Trainer(tiny(out, epochs=2, checkpoint_every=3), out, show_progress=False).train(resume=True)
+    assert TextClassifier.load(resumed.final_dir).model_version == TextClassifier.load(whole.final_dir).model_version
+    assert [h["train_loss"] for h in resumed.history] == pytest.approx([h["train_loss"] for h in whole.history])
+    fresh = Trainer(tiny(out, epochs=1), out, show_progress=False).train(overwrite=True)
+    assert len(fresh.history) == 1

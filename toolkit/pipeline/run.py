@@ -161,7 +161,7 @@ class Pipeline:
                                             dev=[Source(format="dataset", path=dataset, split="dev")])
                 if train_cfg.rule_prior and train_cfg.rules is None:
                     train_cfg.rules = cfg.rules  # the prior starts from the rules that pre-annotated
-                Trainer(train_cfg, wd / "model", config_path=str(cfg.train_config), show_progress=self.show_progress).train()
+                Trainer(train_cfg, wd / "model", config_path=str(cfg.train_config), show_progress=self.show_progress).train(overwrite=True)
 
             results.append(self._stage("train", [dataset, cfg.train_config], {}, [model_best], train))
             report = wd / "report"

@@ -43,7 +43,8 @@ def dataset_build(
 def train_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="Training config YAML (see configs/).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model-best/, model-final/, checkpoint/).")] = Path("build/model"),
-    resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint (mid-epoch with checkpoint_every).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Start over in an --out that holds an earlier run's checkpoint.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: --set lr=2e-5 (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: the config's, else auto).")] = None,
@@ -63,7 +64,7 @@ def train_command(
     cfg = load_train_config(config, overrides)
     if from_studio:
         cfg = with_reviewed(cfg, _pull_project(from_studio, out, url, data_dir))
-    result = Trainer(cfg, out, config_path=str(config), show_progress=not quiet).train(resume=resume)
+    result = Trainer(cfg, out, config_path=str(config), show_progress=not quiet).train(resume=resume, overwrite=overwrite)
     for entry in result.history:
         dev = ", ".join(f"{k} {v:.3f}" for k, v in entry["dev"].items())
         console.print(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}  dev: {dev or '-'}")

@@ -78,6 +78,8 @@ class TrainConfig(BaseModel):
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="balanced: weight classes (and each topic's present/absent) by inverse frequency")
     early_stopping_patience: int | None = Field(None, ge=1)
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="also checkpoint every N optimiser steps, so a long epoch can resume mid-way")
     threshold_shrinkage: float = Field(
         0.0, ge=0, description="pseudo-positives pulling each dev-tuned topic threshold toward 0.5 (0: none)")
     topic_context: float = Field(

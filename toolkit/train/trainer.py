@@ -331,7 +331,9 @@ class Trainer:
         return clf.save(folder, card=model_card(clf, extra, self.config, self.config_path), extra={"training_metrics.json": extra})
 
     # -- loop ---------------------------------------------------------------------------------------------
-    def train(self, *, resume: bool = False) -> TrainResult:
+    def train(self, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Train; ``resume`` continues from ``<out>/checkpoint`` (mid-epoch too, with ``checkpoint_every``), and
+        a folder holding a checkpoint is only started over with ``overwrite``."""
         cfg = self.config
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -341,6 +343,9 @@ class Trainer:
         checkpoint = self.out_dir / CHECKPOINT
         state: dict[str, Any] = {"epoch": 0, "step": 0, "best_score": None, "history": [], "patience": 0,
                                  "seconds": 0.0, "examples": 0}
+        if not resume and (checkpoint / "trainer_state.json").is_file() and not overwrite:
+            raise InputError(f"{self.out_dir} holds the checkpoint of an earlier run: pass --resume to continue it, "
+                             "or --overwrite to start over")
         if resume:
             if not (checkpoint / "trainer_state.json").is_file():
                 raise InputError(f"{checkpoint}: nothing to resume (no checkpoint from an earlier run)")
@@ -376,9 +381,12 @@ class Trainer:
                         break
                     clf.model.train()
                     order = epoch_order(lengths, cfg.batch_size, cfg.seed + epoch, group_by_length=cfg.group_by_length)
-                    started, losses = time.perf_counter(), []
+                    # a mid-epoch checkpoint: skip the batches it had done (the order is the same, seeded by epoch)
+                    done, losses = state.pop("batch_in_epoch", 0), state.pop("epoch_losses", [])
+                    started = time.perf_counter()
                     optimizer.zero_grad()
-                    for i, batch in enumerate(self._batches(clf, train, order, cfg.batch_size), start=1):
+                    for i, batch in enumerate(self._batches(clf, train, order[done * cfg.batch_size:], cfg.batch_size),
+                                              start=done + 1):
                         loss, _ = masked_loss(clf.forward(batch, batch["prior"]), batch, clf.tasks, weights)
                         if loss.requires_grad:
                             scaler.scale(loss / cfg.grad_accumulation).backward()
@@ -395,6 +403,11 @@ class Trainer:
                             bar.update(job, advance=1, loss=f"{np.mean(losses[-20:]):.4f}")
                             if state["step"] >= total_steps:
                                 break
+                            if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0 and i < len(order) / cfg.batch_size:
+                                elapsed = time.perf_counter() - started
+                                self._save_checkpoint(clf, optimizer, scheduler, {
+                                    **state, "seconds": state["seconds"] + elapsed, "batch_in_epoch": i,
+                                    "epoch_losses": losses})
                     state["seconds"] += time.perf_counter() - started
                     dev_metrics = self.evaluate(clf, dev)
                     tuned_at = state["step"]
