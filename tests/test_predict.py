@@ -185,3 +185,61 @@ def test_an_output_that_is_also_an_input_is_refused_before_the_model_loads(tmp_p
         with pytest.raises(InputError, match="records.jsonl: output would overwrite this input"):
             run_predict(tmp_path / "no-model", [records], records, resume=resume, show_progress=False)
     assert records.read_bytes() == before
+
+
+def test_resume_keeps_the_work_of_a_stopped_first_run_and_drops_a_torn_line(tiny_model, tmp_path, sentences, monkeypatch):
+    import orjson
+
+    import toolkit.predict.run as run_module
+
+    src = tmp_path / "s.jsonl"
+    write_records(src, sentences)
+    fresh = tmp_path / "fresh.jsonl"
+    run_predict(tiny_model, [src], fresh, show_progress=False, window=8)
+    real = run_module.predict_records
+
+    def stopped_after_20(*args, **kwargs):
+        for n, record in enumerate(real(*args, **kwargs)):
+            if n == 20:
+                raise KeyboardInterrupt
+            yield record
+
+    monkeypatch.setattr(run_module, "predict_records", stopped_after_20)
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_predict(tiny_model, [src], out, show_progress=False, window=8)
+    partial = out.with_name("p.jsonl.tmp")
+    assert not out.exists() and len(partial.read_bytes().splitlines()) >= 8  # the stopped run's work is on disk
+    with partial.open("ab") as fh:
+        fh.write(b'{"id": "torn", "text": "cut sh')  # killed mid-write
+    kept = len(partial.read_bytes().splitlines()) - 1
+    monkeypatch.setattr(run_module, "predict_records", real)
+    result = run_predict(tiny_model, [src], out, resume=True, show_progress=False, window=8)
+    assert result["skipped_existing"] == kept and result["predicted"] == len(sentences) - kept
+    lines = out.read_bytes().splitlines()
+    ids = [orjson.loads(line)["id"] for line in lines]
+    assert sorted(ids) == sorted(s["id"] for s in sentences)  # every sentence exactly once, the torn line gone
+    assert all(line == orjson.dumps(orjson.loads(line)) for line in lines)  # appended lines as a fresh run writes them
+    assert {line.split(b'"predictions"')[0] for line in lines} == {
+        line.split(b'"predictions"')[0] for line in fresh.read_bytes().splitlines()}
+
+
+def test_parquet_is_written_in_row_groups_in_bounded_memory(tmp_path):
+    import pyarrow.parquet as pq
+
+    from toolkit.io import ROW_GROUP, RecordWriter
+
+    path = tmp_path / "big.parquet"
+    held = []
+    with RecordWriter(path) as writer:
+        for i in range(2 * ROW_GROUP + 10):
+            record = {"id": f"s{i}", "text": "小米" * 5, "predictions": {"sentiment": {"label": "neutral"}}}
+            if i == 2 * ROW_GROUP + 5:  # a field only a late record has
+                record["duplicate_of"] = "s0"
+            writer.write(record)
+            held.append(len(writer._pending))
+    assert max(held) <= ROW_GROUP  # never more than one row group in memory
+    assert pq.ParquetFile(path).num_row_groups == 3 and not list(tmp_path.glob("*.spool.jsonl"))
+    back = list(read_records(path))
+    assert len(back) == 2 * ROW_GROUP + 10 and back[2 * ROW_GROUP + 5]["duplicate_of"] == "s0"
+    assert back[0]["duplicate_of"] is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -149,21 +150,31 @@ def _stream_records(path: Path, kind: str) -> Iterator[dict[str, Any]]:
 
 
 _BUFFER_BYTES = 1 << 20  # fewer, larger writes: ingest emits a few KB per article
+ROW_GROUP = 4096  # Parquet rows per row group, and the most rows a Parquet writer holds in memory
 
 
 class RecordWriter:
-    """Write records one at a time to JSONL (streamed) or Parquet (buffered, written on close).
+    """Write records one at a time to JSONL or Parquet, in bounded memory.
 
-    Output goes to a temporary name and is renamed on a clean exit, so an interrupted run never leaves a
-    half-written file that a later stage would mistake for a complete one.
+    Output goes to a temporary name (``<path>.tmp``) and is renamed on a clean exit, so an interrupted run
+    never leaves a half-written file that a later stage would mistake for a complete one. With
+    ``keep_partial`` (JSONL only) a run that fails leaves its ``.tmp`` behind for a resume to pick up.
+
+    Parquet has one schema per file, and a later record may add a field the first ones lack (``duplicate_of``,
+    a new prediction block), so rows are spooled to disk as JSONL while their schemas are merged a row group
+    at a time; on close the spool is written as row groups of ``ROW_GROUP`` rows under the merged schema.
+    Memory stays at one row group whatever the input size.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, keep_partial: bool = False) -> None:
         self.path = Path(path)
         self.format = _format(self.path)
         self.count = 0
+        self.keep_partial = keep_partial and self.format == "jsonl"
         self._tmp = self.path.with_name(self.path.name + ".tmp")
-        self._rows: list[dict[str, Any]] = []
+        self._spool = self.path.with_name(self.path.name + ".spool.jsonl")
+        self._pending: list[dict[str, Any]] = []
+        self._schema: Any = None
         self._fh: IO[bytes] | None = None
 
     def __enter__(self) -> RecordWriter:
@@ -172,12 +183,9 @@ class RecordWriter:
             raise InputError(f"{self.path}: is a folder; name a file to write")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self._tmp.open("wb", buffering=_BUFFER_BYTES)
+            self._fh = (self._spool if self.format == "parquet" else self._tmp).open("wb", buffering=_BUFFER_BYTES)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot write here ({exc.strerror})") from None
-        if self.format == "parquet":  # written on close; the open file only proved the place writable
-            self._fh.close()
-            self._fh = None
         return self
 
     def write(self, record: dict[str, Any]) -> None:
@@ -185,24 +193,52 @@ class RecordWriter:
 
     def write_many(self, records: Sequence[dict[str, Any]]) -> None:
         """Write a batch with one file write (what fast producers such as ingest use)."""
-        if self._fh is not None:
-            self._fh.write(b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records]))
+        if self.format == "parquet":
+            self._pending.extend(records)
+            if len(self._pending) >= ROW_GROUP:
+                self._merge_schema()
         else:
-            self._rows.extend(records)
+            assert self._fh is not None
+            self._fh.write(b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records]))
         self.count += len(records)
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        if exc_type is not None:
-            self._tmp.unlink(missing_ok=True)
-            return
-        if self.format == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    def _merge_schema(self) -> None:
+        """Merge the pending rows' schema into the file's and move the rows to the spool."""
+        import pyarrow as pa
 
-            pq.write_table(pa.Table.from_pylist(self._rows), self._tmp)
-        self._tmp.replace(self.path)
+        if not self._pending:
+            return
+        schema = pa.Table.from_struct_array(pa.array(self._pending)).schema  # every row's keys, not the first row's
+        self._schema = schema if self._schema is None else pa.unify_schemas([self._schema, schema],
+                                                                             promote_options="permissive")
+        assert self._fh is not None
+        self._fh.write(b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in self._pending]))
+        self._pending = []
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None and self.format == "parquet":
+                self._merge_schema()
+            if self._fh is not None:
+                self._fh.close()
+            if exc_type is not None:
+                if not self.keep_partial:
+                    self._tmp.unlink(missing_ok=True)
+                return
+            if self.format == "parquet":
+                self._write_parquet()
+            self._tmp.replace(self.path)
+        finally:
+            self._spool.unlink(missing_ok=True)
+
+    def _write_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = self._schema if self._schema is not None else pa.schema([])
+        with pq.ParquetWriter(self._tmp, schema) as writer, self._spool.open("rb") as fh:
+            for lines in iter(lambda: list(itertools.islice(fh, ROW_GROUP)), []):
+                writer.write_table(pa.Table.from_pylist([orjson.loads(line) for line in lines], schema=schema))
 
 
 def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:

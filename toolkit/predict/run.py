@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.progress import TextColumn
 
 from toolkit.annotate import RulePreannotator
@@ -52,8 +52,33 @@ def input_records(files: Iterable[Path], skipped: list[Skipped]) -> Iterator[dic
         yield from records
 
 
+def _recover_partial(out: Path) -> None:
+    """Before a resume: adopt the ``.tmp`` of a first run that was stopped (its work is kept), and cut a torn
+    last line (a run killed mid-write) so the file holds whole records only."""
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.is_file() and not out.exists():
+        tmp.replace(out)
+    if not out.is_file() or out.stat().st_size == 0:
+        return
+    with out.open("rb+") as fh:
+        fh.seek(-1, 2)
+        if fh.read(1) == b"\n":
+            return
+        pos, end = fh.tell(), 0
+        while pos > 0:  # the last newline, read backwards in blocks: the file may be large
+            start = max(pos - (1 << 16), 0)
+            fh.seek(start)
+            cut = fh.read(pos - start).rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            pos = start
+        fh.truncate(end)
+
+
 def _resume_from(out: Path, summary: ArticleSummary) -> set[str]:
     """Ids already predicted in ``out``; their predictions go into ``summary`` so it covers the whole file."""
+    _recover_partial(out)
     if not out.exists():
         return set()
     done = set()
@@ -116,16 +141,16 @@ def _write(out: Path, records: Iterable[dict[str, Any]], *, append: bool) -> Ite
     ``append`` adds to an existing JSONL file (``--resume``)."""
     suffix = out.suffix.lower()
     if suffix == ".parquet" or (suffix == ".jsonl" and not append):
-        with RecordWriter(out) as writer:
+        with RecordWriter(out, keep_partial=True) as writer:  # a stopped JSONL run leaves .tmp for --resume
             for record in records:
                 writer.write(record)
                 yield record
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".jsonl":
-        with out.open("a", encoding="utf-8") as fh:
+        with out.open("ab") as fh:  # the bytes RecordWriter writes for the same record
             for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
                 yield record
         return
     writer = None
