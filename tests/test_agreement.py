@@ -158,3 +158,32 @@ def test_import_export_and_agreement_commands(tmp_path):
     export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
     result = runner.invoke(app, ["studio", "import-export", str(export), "--out", str(out)])
     assert result.exit_code == 1 and "unknown control 'mood'" in result.output
+
+
+def test_topics_in_another_order_are_the_same_answer(schema):
+    first, second = _ann(1, "neutral"), _ann(2, "neutral")
+    first["topics"], second["topics"] = ["ev", "phone"], ["phone", "ev"]  # as a hand-written file may hold them
+    records = [{"id": "s1", "text": "x", "annotations": [first, second]}]
+    report = agreement_report(records, schema)
+    assert report["fields"]["topics"]["percent_agreement"] == 1.0 and report["disagreements"] == []
+
+
+def test_krippendorff_alpha_matches_the_reference_package_on_random_data():
+    import random
+
+    import krippendorff
+    import numpy as np
+
+    rng = random.Random(5)
+    for trial in range(20):
+        coders, n_units, categories = rng.randint(2, 5), rng.randint(5, 40), rng.randint(2, 4)
+        matrix = np.full((coders, n_units), np.nan)
+        for c in range(coders):
+            for u in range(n_units):
+                if rng.random() > 0.2:  # some values missing
+                    matrix[c, u] = rng.randrange(categories)
+        units = [[int(v) for v in matrix[:, u] if not np.isnan(v)] for u in range(n_units)]
+        if sum(len(u) >= 2 for u in units) < 2 or len({v for u in units for v in u}) < 2:
+            continue
+        expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
+        assert krippendorff_alpha(units) == pytest.approx(expected, abs=1e-9), trial

@@ -110,11 +110,12 @@ def agreement_report(records: Sequence[dict[str, Any]], schema: LabelSchema | No
         ratings = []
         for record in records:
             given = {a["annotator"]: a[task.name] for a in record.get("annotations", []) if a.get(task.name) is not None}
-            ratings.append({k: tuple(v) if task.kind == "multi" else v for k, v in given.items()})
+            # a multi-choice answer is a set: the same topics in another order are the same answer
+            ratings.append({k: frozenset(v) if task.kind == "multi" else v for k, v in given.items()})
             if len(set(ratings[-1].values())) > 1:
                 report["disagreements"].append(
                     {"id": record["id"], "text": record.get("text"), "field": task.name,
-                     "values": {str(k): v for k, v in given.items()}}
+                     "values": {str(k): sorted(v) if task.kind == "multi" else v for k, v in given.items()}}
                 )
         report["fields"][task.name] = _field_stats(ratings)
         if task.kind == "multi":
