@@ -253,3 +253,13 @@ def test_rules_that_cannot_share_one_expression_keep_their_own(tmp_path):
     result = strip_boilerplate(text, load_rules(path))
     assert result.text == "正文一句。\n正文二句。\n正文三句。"
     assert result.removed == {"issue_no": 1, "rule_line": 1, "copyright": 1, "source": 1, "tagged": 1}
+
+
+def test_a_line_that_is_only_the_site_a_reprint_notice_names_goes_too():
+    body = ["小米汽車第三季度交付量創新高。", "公司表示將繼續擴大產能。", "分析師認為電動車業務仍面臨價格戰壓力。",
+            "某某汽車網記者報道,銷量持續增長。"]  # the name inside a sentence is story text
+    text = "\n".join(body + ["未經允許不得轉載：某某汽車網 » 小米汽車交付創新高", "某某汽車網"])
+    result = strip_boilerplate(text, load_rules())
+    assert result.text.split("\n") == body and result.removed == {"reprint_notice": 2}
+    alone = "\n".join(body + ["某某汽車網"])  # without a notice naming it, a short line stays
+    assert strip_boilerplate(alone, load_rules()).text == alone

@@ -256,6 +256,9 @@ def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
     removed: dict[str, int] = {}
     drop_rules, cut_rules = rules.matchers
     dropped = drop_rules.hits(stripped)
+    site_lines = _site_name_lines(stripped, dropped, drop_rules) if dropped else set()
+    if site_lines:
+        dropped = sorted(set(dropped) | site_lines)
     end = len(lines)
     for i in cut_rules.hits(stripped):
         body_lines = i - stripped[:i].count("") - sum(1 for d in dropped if d < i)
@@ -265,13 +268,26 @@ def strip_boilerplate(text: str, rules: RuleSet) -> CleanResult:
             break
     for i in dropped:
         if i < end:
-            name = drop_rules.name(stripped[i])
+            name = REPRINT_RULE if i in site_lines else drop_rules.name(stripped[i])
             removed[name] = removed.get(name, 0) + 1
     drop_set = set(dropped)
     keep = [i for i in range(end) if i not in drop_set] if dropped else range(end)
     kept = [lines[i].rstrip() for i in keep]
     kept_norm = [probes[i][: len(line)] for i, line in zip(keep, kept)]
     return CleanResult(*_join(kept, kept_norm), removed)
+
+
+REPRINT_RULE = "reprint_notice"
+# the site a reprint notice names: 未经允许不得转载:某某汽车网 » 标题, 转载请注明出处:某某网
+_NOTICE_SITE = re.compile(r"(?:转载|出处|来源)\s*:\s*([^\s»|:,。]{2,20}?)\s*(?:[»|]|-\s|$)")
+
+
+def _site_name_lines(stripped: list[str], dropped: list[int], drop_rules: LineMatcher) -> set[int]:
+    """Lines that are only the name of the site a dropped reprint notice names: the page's trailer repeats it
+    on a line of its own (某某汽车网), which no sentence rule can tell from a heading otherwise."""
+    sites = {m.group(1) for i in dropped if drop_rules.name(stripped[i]) == REPRINT_RULE
+             and (m := _NOTICE_SITE.search(stripped[i]))}
+    return {i for i, line in enumerate(stripped) if line in sites} if sites else set()
 
 
 def _join(lines: list[str], norm_lines: list[str]) -> tuple[str, str]:
