@@ -33,7 +33,7 @@ sample: $(STAMP)
 	$(BIN)/toolkit ingest examples/articles --out $(SAMPLE_OUT)/sentences.jsonl --quiet
 	$(BIN)/toolkit preannotate $(SAMPLE_OUT)/sentences.jsonl --out $(SAMPLE_OUT)/preannotated.jsonl --quiet
 	$(BIN)/toolkit dataset build examples/reviewed.jsonl --out $(SAMPLE_OUT)/dataset --ratios 0.6 0.2 0.2
-	$(BIN)/toolkit train --config configs/sample.yaml --out $(SAMPLE_OUT)/model --quiet
+	$(BIN)/toolkit train --config configs/sample.yaml --out $(SAMPLE_OUT)/model --overwrite --quiet
 	$(BIN)/toolkit evaluate --model $(SAMPLE_OUT)/model/model-best --data $(SAMPLE_OUT)/dataset --split test --out $(SAMPLE_OUT)/report
 	$(BIN)/toolkit predict examples/articles --model $(SAMPLE_OUT)/model/model-best --out $(SAMPLE_OUT)/predictions.jsonl --quiet
 
