@@ -148,7 +148,7 @@ def cross_validate(
             fold_dir = out_dir / "folds" / f"{k:03d}"
             fold_start = time.perf_counter()
             result = Trainer(cfg, fold_dir, train_dataset=train + extra, eval_dataset=dev, schema=schema,
-                             show_progress=False).train()
+                             show_progress=False).train(overwrite=True)  # a fold of an earlier, stopped CV
             seconds = time.perf_counter() - fold_start
             clf = TextClassifier.load(result.best_dir or result.final_dir, device=cfg.device)
             tasks = clf.tasks
