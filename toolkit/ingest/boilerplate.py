@@ -285,8 +285,8 @@ _NOTICE_SITE = re.compile(r"(?:转载|出处|来源)\s*:\s*([^\s»|:,。]{2,20}?
 def _site_name_lines(stripped: list[str], dropped: list[int], drop_rules: LineMatcher) -> set[int]:
     """Lines that are only the name of the site a dropped reprint notice names: the page's trailer repeats it
     on a line of its own (某某汽车网), which no sentence rule can tell from a heading otherwise."""
-    sites = {m.group(1) for i in dropped if drop_rules.name(stripped[i]) == REPRINT_RULE
-             and (m := _NOTICE_SITE.search(stripped[i]))}
+    sites = {m.group(1) for i in dropped if (m := _NOTICE_SITE.search(stripped[i]))  # cheap test first
+             and drop_rules.name(stripped[i]) == REPRINT_RULE}
     return {i for i, line in enumerate(stripped) if line in sites} if sites else set()
 
 
