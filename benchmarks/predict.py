@@ -36,6 +36,8 @@ from toolkit.predict.onnx import OnnxClassifier, export_onnx
 from toolkit.train.data import chnsenticorp_examples
 from toolkit.model import TextClassifier
 
+from _speed import matmul_peak, useful_flops
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,22 +52,6 @@ class SentimentHead(PreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, **_: object) -> SequenceClassifierOutput:
         return SequenceClassifierOutput(logits=self.clf_model(input_ids, attention_mask)["sentiment"])
-
-
-def matmul_peak(size: int = 1024, repeat: int = 20) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        torch.matmul(a, b)
-    return 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
-
-
-def useful_flops(clf: TextClassifier, lengths: list[int]) -> float:
-    cfg = clf.model.encoder.config
-    h, layers, ffn = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
-    per_token = 2 * layers * (4 * h * h + 2 * h * ffn)  # QKV + output projections, two FFN matmuls
-    return sum(per_token * n + 4 * layers * n * n * h for n in lengths)  # + attention scores and mixing
 
 
 def main() -> None:
@@ -112,7 +98,7 @@ def main() -> None:
     baseline = [pipe(prefix + normalize(t))[0]["label"] for t in texts]
     pipe_seconds = time.perf_counter() - start
 
-    flops = useful_flops(clf, lengths)
+    flops = useful_flops(clf.model.encoder.config, lengths)
     agree = sum(a == b for a, b in zip(ours, baseline)) / len(texts)
     for name, seconds in (("toolkit predict", ours_seconds), ("pipeline loop", pipe_seconds)):
         gflops = flops / seconds / 1e9

@@ -8,9 +8,10 @@ from toolkit.cli import app
 from toolkit.errors import InputError
 from toolkit.ingest import ingest
 from toolkit.io import read_records, write_records
-from toolkit.predict.batch import predict_probs, predict_records
+from toolkit.predict.batch import predict_records
 from toolkit.predict.run import run_predict
 from toolkit.model import TextClassifier
+from toolkit.model.classifier import batch_bounds
 
 runner = CliRunner()
 
@@ -29,10 +30,30 @@ def sentences(tmp_path_factory, examples):
 
 def test_length_sorted_batches_match_plain_prediction_in_input_order(clf, sentences):
     texts = [s["text"] for s in sentences]
-    sorted_ = predict_probs(clf, texts, batch_size=4)
+    sorted_ = clf.predict_proba(texts, batch_size=4)
     plain = clf.predict_proba(texts, batch_size=1)
     for task in sorted_:
         assert np.allclose(sorted_[task], plain[task], atol=1e-5)
+
+
+def test_batches_keep_to_the_token_budget_and_the_count_cap():
+    lengths = [5, 5, 5, 5, 40, 40, 200, 300, 10]
+    bounds = batch_bounds(lengths, batch_size=3, batch_tokens=100)
+    assert [end for _, end in bounds][-1] == len(lengths)
+    assert all(start < end for start, end in bounds) and all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    for start, end in bounds:
+        padded = (end - start) * max(lengths[start:end])
+        assert end - start <= 3 and (padded <= 100 or end - start == 1)
+    assert bounds == [(0, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
+    assert batch_bounds(lengths, batch_size=64, batch_tokens=None) == [(0, 9)]
+
+
+def test_token_budget_does_not_change_results(clf, sentences):
+    texts = [s["text"] for s in sentences]
+    budget = clf.predict_proba(texts, batch_size=64, batch_tokens=64)
+    count = clf.predict_proba(texts, batch_size=64, batch_tokens=None)
+    for task in budget:
+        assert np.allclose(budget[task], count[task], atol=1e-5)
 
 
 def test_window_size_does_not_change_results(clf, sentences):

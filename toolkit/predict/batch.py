@@ -1,8 +1,9 @@
 """Fast, bounded-memory batch inference.
 
-Records are read in windows of ``window`` units; inside a window they are sorted by length so each
-batch pads only to its own longest unit, then written back in input order. Memory stays bounded by the
-window whatever the input size.
+Records are read in windows of ``window`` units; inside a window the classifier sorts them by token count
+and batches them under a token budget (``Classifier.predict_proba``), so each batch pads only to its own
+longest unit; they are written back in input order. Memory stays bounded by the window whatever the input
+size.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
-import torch
 
 from toolkit.annotate import RulePreannotator
 from toolkit.ingest.normalize import normalize
-from toolkit.model import TextClassifier
+from toolkit.model import Classifier
+
+# Padded tokens per forward pass: small enough for a batch's activations to stay near the CPU's caches,
+# large enough for full-speed matmuls (benchmarks/predict_scale.py).
+BATCH_TOKENS = 2048
 
 
-def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+def prediction_blocks(clf: Classifier, probs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
     """Turn per-task probability arrays into ``predictions`` blocks (same shape as the rule pre-annotator's;
     a multi-choice block also names its tuned ``thresholds``, which the review queue measures certainty by)."""
     blocks: list[dict[str, Any]] = [{"model_version": clf.model_version} for _ in range(n)]
@@ -35,29 +39,9 @@ def prediction_blocks(clf: TextClassifier, probs: dict[str, np.ndarray], n: int)
     return blocks
 
 
-@torch.inference_mode()
-def predict_probs(clf: TextClassifier, texts: list[str], *, batch_size: int = 64,
-                  articles: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Probabilities for ``texts`` computed in length-sorted batches, returned in the original order
-    (``articles``: each text's article id, for a model with ``topic_context``).
-
-    Sorting by character length groups texts of nearly the same token length (Chinese is about one token
-    per character or two) without tokenising everything twice.
-    """
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    sorted_probs = clf.predict_proba([texts[i] for i in order], batch_size=batch_size,
-                                     articles=None if articles is None else [articles[i] for i in order])
-    restored = {}
-    for name, p in sorted_probs.items():
-        out = np.empty_like(p)
-        out[order] = p
-        restored[name] = out
-    return restored
-
-
 def predict_records(
-    clf: TextClassifier, records: Iterable[dict[str, Any]], *, batch_size: int = 64, window: int = 2048,
-    mentions: RulePreannotator | None = None,
+    clf: Classifier, records: Iterable[dict[str, Any]], *, batch_size: int = 64,
+    batch_tokens: int | None = BATCH_TOKENS, window: int = 2048, mentions: RulePreannotator | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield each record with a ``predictions`` block, in input order, holding at most ``window`` in memory.
 
@@ -68,7 +52,8 @@ def predict_records(
     while chunk := list(itertools.islice(iterator, window)):
         texts = [r["text"] for r in chunk]
         articles = [str(r.get("article_id", "")) for r in chunk]
-        blocks = prediction_blocks(clf, predict_probs(clf, texts, batch_size=batch_size, articles=articles), len(chunk))
+        probs = clf.predict_proba(texts, batch_size=batch_size, batch_tokens=batch_tokens, articles=articles)
+        blocks = prediction_blocks(clf, probs, len(chunk))
         if mentions is not None:
             for record, block, rules in zip(chunk, blocks, mentions.annotate(chunk)):
                 block["competitors"] = rules["predictions"]["competitors"]

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from toolkit.errors import InputError
-from toolkit.io import read_records
+from toolkit.io import Skipped, read_records
 from toolkit.predict.onnx import OnnxClassifier, export_onnx, label_agreement
 from toolkit.predict.run import run_predict
 from toolkit.model import TextClassifier
@@ -27,16 +27,51 @@ def predict_command(
     backend: Annotated[str, typer.Option(help="'torch', or 'onnx' for a folder from `toolkit export-onnx`.")] = "torch",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps.")] = "auto",
+    engine: Annotated[str, typer.Option(help="'local' (this process) or 'ray' (Ray Data; --out is then a folder "
+                                             "of shards, and a re-run skips the shards already written).")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001 or auto); "
+                                                     "default: a local Ray runtime on this machine's CPUs.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray: model actors (default: one per --threads CPUs).")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Ray: intra-op threads per actor.")] = 1,
+    shard_format: Annotated[str, typer.Option("--format", help="Ray: shard format, parquet or jsonl.")] = "parquet",
 ) -> None:
     """Predict sentiment, stance and topics for new articles; writes sentence and article summaries."""
+    if engine == "ray":
+        _predict_ray(model, inputs, out, address=address, workers=workers, threads=threads, batch_size=batch_size,
+                     backend=backend, fmt=shard_format, quiet=quiet)
+        return
+    if engine != "local":
+        raise InputError(f"unknown engine {engine!r}; use 'local' or 'ray'")
     result = run_predict(model, inputs, out, resume=resume, batch_size=batch_size, show_progress=not quiet,
                          backend=backend, device=device)
     console = Console()
-    for item in result["skipped_inputs"]:
-        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
+    _print_skipped(console, result["skipped_inputs"])
     console.print(f"{result['predicted']} sentences predicted with {result['model_version']}"
                   + (f" ({result['skipped_existing']} already in the output)" if result["skipped_existing"] else ""))
     console.print(f"sentences -> {result['out']}\narticles  -> {result['articles']}", soft_wrap=True)
+
+
+def _print_skipped(console: Console, skipped: list[Skipped]) -> None:
+    for item in skipped:
+        console.print(f"[yellow]skipped[/yellow] {item.source}: {item.reason}", soft_wrap=True)
+
+
+def _predict_ray(model: Path, inputs: list[Path], out: Path, *, address: str | None, workers: int | None,
+                 threads: int, batch_size: int, backend: str, fmt: str, quiet: bool) -> None:
+    from toolkit.predict.distributed import run_predict_ray
+
+    result = run_predict_ray(model, inputs, out, address=address, workers=workers, threads=threads,
+                             batch_size=batch_size, backend=backend, fmt=fmt, show_progress=not quiet)
+    console = Console()
+    _print_skipped(console, result.skipped_inputs)
+    for source in result.failed_inputs:
+        console.print(f"[red]failed[/red] {source}: no article read; it has no shard and a re-run tries it again",
+                      soft_wrap=True)
+    console.print(f"{result.sentences:,} sentences in {result.articles:,} articles predicted in {result.seconds:.1f} s "
+                  f"({result.throughput:,.0f} sentences/s); {result.shards_written} shards written, "
+                  f"{result.shards_existing} already there, {len(result.failed_inputs)} inputs failed")
+    console.print(f"shards   -> {out / 'sentences'}\narticles -> {out / 'articles.jsonl'}\nmanifest -> "
+                  f"{out / 'manifest.json'}", soft_wrap=True)
 
 
 def export_onnx_command(

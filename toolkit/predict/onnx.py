@@ -108,7 +108,7 @@ class OnnxClassifier(Classifier):
         self.session = session
 
     @classmethod
-    def load(cls, folder: str | Path) -> OnnxClassifier:
+    def load(cls, folder: str | Path, *, threads: int | None = None) -> OnnxClassifier:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
@@ -118,6 +118,8 @@ class OnnxClassifier(Classifier):
                              "make one with `toolkit export-onnx`")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:  # a Ray actor gets its share of the node's CPUs, not all of them
+            options.intra_op_num_threads = threads
         session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         rules = load_rules(folder) if meta.get("rule_prior") else None
@@ -147,10 +149,12 @@ def label_agreement(reference: Classifier, other: Classifier, texts: Sequence[st
     return out
 
 
-def load_classifier(folder: str | Path, backend: str = "torch", device: str = "auto") -> Classifier:
-    """A classifier for ``predict``/``serve``: PyTorch weights on ``device``, or an ONNX export (CPU)."""
+def load_classifier(folder: str | Path, backend: str = "torch", device: str = "auto", *,
+                    threads: int | None = None) -> Classifier:
+    """A classifier for ``predict``/``serve``: PyTorch weights on ``device``, or an ONNX export (CPU) run with
+    ``threads`` intra-op threads (default: ONNX Runtime's, one per core)."""
     if backend == "onnx":
-        return OnnxClassifier.load(folder)
+        return OnnxClassifier.load(folder, threads=threads)
     if backend != "torch":
         raise ModelError(f"unknown backend {backend!r}; use 'torch' or 'onnx'")
     return TextClassifier.load(folder, device=device)

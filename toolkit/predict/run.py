@@ -12,44 +12,15 @@ from rich.progress import TextColumn
 
 from toolkit.annotate import RulePreannotator
 from toolkit.errors import InputError
-from toolkit.ingest import ingest_articles
-from toolkit.ingest.sources import RawArticle, discover, read_sources
-from toolkit.io import RecordWriter, Skipped, iter_jsonl, read_records, refuse_overwrite, sidecar_path, text_records
+from toolkit.ingest.sources import discover
+from toolkit.io import RecordWriter, Skipped, read_records, refuse_overwrite, sidecar_path
 from toolkit.predict.batch import predict_records
+from toolkit.predict.inputs import input_records
 from toolkit.predict.summary import ArticleSummary
 from toolkit.progress import progress_bar
 from toolkit.predict.onnx import load_classifier
 
 OUTPUT_SUFFIXES = {".jsonl", ".parquet", ".csv"}
-
-
-def _is_sentence_file(path: Path) -> bool:
-    """Sentence-record JSONL/Parquet (from ingest or preannotate) rather than article JSONL."""
-    if path.suffix.lower() == ".parquet":
-        return True
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return False
-    first = next((obj for _, obj in iter_jsonl(path) if isinstance(obj, dict)), None)
-    return first is not None and ("start" in first or "text_norm" in first or "predictions" in first)
-
-
-def input_records(files: Iterable[Path], skipped: list[Skipped]) -> Iterator[dict[str, Any]]:
-    """Sentence records from sentence files as they are (one without a string ``text`` or an ``id`` is skipped
-    and listed), and from articles through ingest."""
-    articles: list[Path] = []
-    for path in files:
-        if _is_sentence_file(path):
-            yield from text_records(path, skipped, required=("id",))
-        else:
-            articles.append(path)
-    raws: list[RawArticle] = []
-    for item in read_sources(articles):
-        if isinstance(item, Skipped):
-            skipped.append(item)
-        else:
-            raws.append(item)
-    for _, records in ingest_articles(raws):
-        yield from records
 
 
 def _recover_partial(out: Path) -> None:

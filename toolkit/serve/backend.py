@@ -21,7 +21,7 @@ from toolkit.annotate import RulePreannotator
 from toolkit.errors import ConfigError, ModelError, ToolkitError
 from toolkit.model import TextClassifier, resolve_device
 from toolkit.model.classifier import read_meta
-from toolkit.predict.batch import prediction_blocks, predict_probs
+from toolkit.predict.batch import BATCH_TOKENS, prediction_blocks
 from toolkit.serve.retrain import Retrainer
 from toolkit.serve.store import START_TRAINING, ReviewStore
 from toolkit.studio.queue import certainty
@@ -147,7 +147,7 @@ class ModelBackend:
             texts.append(text)
         clf, mentions_rules = self._current()
         articles = [str((task.get("data") or {}).get("article_id") or "") for task in tasks]
-        probs = predict_probs(clf, texts, batch_size=self.batch_size, articles=articles)
+        probs = clf.predict_proba(texts, batch_size=self.batch_size, batch_tokens=BATCH_TOKENS, articles=articles)
         blocks = prediction_blocks(clf, probs, len(texts)) if texts else []
         span_control = next((c for c in interface.controls if c.kind == "labels"), None)
         mentions = mentions_rules.predict(texts) if span_control else [None] * len(texts)
