@@ -120,3 +120,4 @@ def test_predict_command_with_the_ray_engine(ray_runtime, tiny_model, examples, 
 def test_ray_output_must_be_a_folder(tiny_model, examples, tmp_path):
     with pytest.raises(InputError, match="folder of shards"):
         run_predict_ray(tiny_model, [examples], tmp_path / "p.jsonl", show_progress=False)
+

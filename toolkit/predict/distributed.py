@@ -26,6 +26,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +45,8 @@ from toolkit.progress import progress_bar
 SHARD_FORMATS = ("parquet", "jsonl")
 MANIFEST = "manifest.json"
 LIGHT_CPUS = 0.05  # the CPU share a read or ingest task asks for
-ARTICLES_PER_CALL = 16
-BLOCK_BYTES = 256 << 10  # articles per classifier call; its sentences are length-sorted into batches
+ARTICLES_PER_CALL = 16  # articles per classifier call; their sentences are token-sorted into batches
+BLOCK_BYTES = 256 << 10  # Ray Data's block size here (see ``_run``)
 
 
 def _ray() -> Any:
@@ -252,9 +253,9 @@ def run_predict_ray(
             todo.append(source)
     start = time.perf_counter()
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)
+    if started_here:  # a cluster's resources and dashboard are its own: set them only for a local runtime
+        local = {} if address else {"num_cpus": os.cpu_count(), "include_dashboard": False}
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **local)
     try:
         if todo:
             _run(ray, todo, shipped, out, result, workers=workers, threads=threads, batch_size=batch_size,
@@ -292,7 +293,8 @@ def _run(ray: Any, todo: list[str], shipped: dict[str, bytes], out: Path, result
     # node costs more than the reading and ingest themselves.
     ds = ray.data.read_binary_files([_ray_path(s) for s in todo], include_paths=True, num_cpus=LIGHT_CPUS,
                                     concurrency=1, override_num_blocks=len(todo))
-    ds = ds.map_batches(ingest_batch, batch_size=1, num_cpus=LIGHT_CPUS, concurrency=1, fn_kwargs={"names": names})
+    ds = ds.map_batches(ingest_batch, batch_size=1, num_cpus=LIGHT_CPUS, compute=ray.data.TaskPoolStrategy(size=1),
+                        fn_kwargs={"names": names})
     ds = ds.map_batches(Predictor, batch_size=articles_per_call, compute=ray.data.ActorPoolStrategy(size=workers),
                         num_cpus=min(threads, cpus / workers) * (1 - 2 * LIGHT_CPUS),
                         fn_constructor_args=([ray.put(shipped)], "onnx" if backend == "onnx" else "torch",
@@ -302,6 +304,8 @@ def _run(ray: Any, todo: list[str], shipped: dict[str, bytes], out: Path, result
                       disable=not show_progress) as bar:
         job = bar.add_task("predict (ray)", total=len(todo), sentences=0, rate="-")
         began = time.perf_counter()
+        # A small job (fewer blocks than actors) makes Ray Data warn that some actors will idle; harmless.
+        warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
         for row in ds.iter_rows():
             state = pending.setdefault(row["shard"], _Pending(row["source"], int(row["n_articles"])))
             state.skipped.extend(Skipped(s, r) for s, r in orjson.loads(row["skipped"]))
