@@ -121,3 +121,11 @@ def test_ray_output_must_be_a_folder(tiny_model, examples, tmp_path):
     with pytest.raises(InputError, match="folder of shards"):
         run_predict_ray(tiny_model, [examples], tmp_path / "p.jsonl", show_progress=False)
 
+
+
+def test_local_only_options_are_refused_with_the_ray_engine(tiny_model, examples, tmp_path):
+    for extra, message in ((["--device", "cuda"], "actors run on CPUs"), (["--resume"], "always skips the shards")):
+        result = CliRunner().invoke(app, ["predict", str(examples), "--model", str(tiny_model), "--out",
+                                          str(tmp_path / "ray"), "--engine", "ray", *extra])
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert not (tmp_path / "ray").exists()

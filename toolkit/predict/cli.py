@@ -37,6 +37,11 @@ def predict_command(
 ) -> None:
     """Predict sentiment, stance and topics for new articles; writes sentence and article summaries."""
     if engine == "ray":
+        if device not in ("auto", "cpu"):
+            raise InputError(f"--device {device}: the Ray engine's actors run on CPUs; drop --device or use "
+                             "--engine local")
+        if resume:
+            raise InputError("--resume is for --engine local: a Ray run always skips the shards already in --out")
         _predict_ray(model, inputs, out, address=address, workers=workers, threads=threads, batch_size=batch_size,
                      backend=backend, fmt=shard_format, quiet=quiet)
         return
